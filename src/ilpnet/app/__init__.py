@@ -1,0 +1,1 @@
+"""Applications built on links: STREAM, SPSP, faucet, sender and receiver."""

@@ -1,0 +1,1 @@
+"""The `ilpnet` command line: thin wrappers that parse, call one coroutine, print."""

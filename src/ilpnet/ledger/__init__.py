@@ -1,0 +1,1 @@
+"""The built-in test ledger: a durable ledger server per testnet, and its client."""

@@ -1,0 +1,1 @@
+"""Node: configuration, `ilpnet up`, supervision of a whole network."""

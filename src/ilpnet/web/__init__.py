@@ -1,0 +1,1 @@
+"""Web pages served by a network: the dashboard and the directory."""
