@@ -261,3 +261,23 @@ def parse_generalized_time(body: bytes, offset: int = 0) -> datetime:
 def read_generalized_time(r: Reader, what: str = "generalized time") -> datetime:
     start = r.pos
     return parse_generalized_time(r.read_var_octets(what), start)
+
+
+# ---- SEQUENCE OF ----------------------------------------------------------------------
+
+
+def read_sequence_count(r: Reader, what: str, min_item_size: int) -> int:
+    """The element count of a SEQUENCE OF: a canonical VarUInt (no leading zero byte) that
+    the bytes left can hold at `min_item_size` bytes per element (so no huge loops)."""
+    start = r.pos
+    body = r.read_var_octets(what)
+    if not body:
+        raise DecodeError(f"{what}: zero-length integer", start)
+    if len(body) > 8:
+        raise DecodeError(f"{what}: {len(body)} bytes is wider than 8", start)
+    if len(body) > 1 and body[0] == 0:
+        raise DecodeError(f"{what}: var-uint has a leading zero byte", start)
+    count = int.from_bytes(body, "big")
+    if count * min_item_size > r.remaining:
+        raise DecodeError(f"{what} of {count} items, only {r.remaining} bytes left", start)
+    return count

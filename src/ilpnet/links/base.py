@@ -1,0 +1,45 @@
+"""The one interface every link implements: a connector never knows which kind it talks to.
+
+A link is one account relationship of a node (a BTP peer or child, an on-ledger escrow
+account, a payment channel). Outgoing: `send(prepare)` delivers a Prepare to the other
+side and returns its Fulfill or Reject. Incoming: the link hands each Prepare it receives
+to the `IncomingHandler` its owner registered, and writes back whatever that returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from ilpnet.wire.packet import Fulfill, Prepare, Reject
+
+IncomingHandler = Callable[[Prepare], Awaitable[Fulfill | Reject]]
+
+
+class Link(Protocol):
+    """One account relationship, seen from this node."""
+
+    @property
+    def account_id(self) -> str:
+        """This node's name for the account (unique per node)."""
+        ...
+
+    def set_handler(self, handler: IncomingHandler) -> None:
+        """Register who answers Prepares arriving from the other side."""
+        ...
+
+    async def start(self) -> None:
+        """Connect or listen; returns when the link is usable or raises."""
+        ...
+
+    async def send(self, prepare: Prepare) -> Fulfill | Reject:
+        """Deliver a Prepare to the other side and wait for its answer.
+
+        A link that cannot deliver (peer gone, timeout) returns a Reject with a T01/R00
+        code triggered by this node; it never raises for a delivery failure.
+        """
+        ...
+
+    async def close(self) -> None:
+        """Stop; in-flight sends end with a Reject."""
+        ...
