@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test lint bench install install-dev
+.PHONY: up test lint bench install install-dev browser-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,3 +34,6 @@ test: lint
 
 bench: install-dev
 	$(BIN)/python benchmarks/wire.py
+
+browser-deps:
+	bash .ci/install-browser

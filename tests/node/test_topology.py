@@ -32,7 +32,11 @@ def test_default_topology_has_three_ledgers_with_different_assets() -> None:
         (LEDGER + '\n[connectors.c]\nledgers = ["a", "zz"]\n', 8, "unknown ledger 'zz'"),
         (LEDGER + "\n[connectors.c]\nstore = 'sqlite'\n", 7, "at least one ledger or peer"),
         (LEDGER.replace("scale = 6", "scale = 99"), 5, "ledgers.a.scale"),
-        (LEDGER + "port = 9000\n[ledgers.b]\nname='b'\nasset='X'\nscale=1\nport=9000\n", 11, "port"),
+        (
+            LEDGER + "port = 9000\n[ledgers.b]\nname='b'\nasset='X'\nscale=1\nport=9000\n",
+            11,
+            "port",
+        ),
         (LEDGER + "colour = 'red'\n", 6, "colour"),
         ("[ledgers.a\nname='x'\n", 1, "not valid TOML"),
         (
@@ -53,7 +57,7 @@ def test_mistakes_are_refused_with_their_line(text: str, line: int, fragment: st
 
 def test_duplicate_ledger_names_refused() -> None:
     text = LEDGER + '\n[ledgers.b]\nname = "test.a"\nasset = "ETH"\nscale = 9\n'
-    with pytest.raises(TopologyError, match="ledger name used twice: test.a"):
+    with pytest.raises(TopologyError, match=r"ledger name used twice: test\.a"):
         parse_topology(text, "net.toml")
 
 

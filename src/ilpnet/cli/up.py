@@ -30,7 +30,12 @@ def _ready_table(plan: NetworkPlan) -> Table:
         hint = ""
         if part.kind == "ledger":
             key = part.name.split(":", 1)[1]
-            hint = f"ilpnet ledger faucet --ledger {part.url} --account alice-{key} --amount 1000"
+            hint = (
+                f"ilpnet ledger faucet --ledger {part.url} "
+                f"--account alice-{key} --secret s3cret-{key} --amount 1000000"
+            )
+        elif part.kind == "dashboard":
+            hint = "open in a browser: live graph, faucet and send forms"
         table.add_row(part.name, part.url, hint)
     return table
 

@@ -149,6 +149,28 @@ def plan_network(topology: Topology, state_dir: Path, *, fresh: bool = False) ->
                 log_path=state_dir / "logs" / f"ledger-{key}.log",
             )
         )
+    dash_port = ports.pick("dashboard", None)
+    parts.append(
+        Part(
+            name="dashboard",
+            kind="dashboard",
+            argv=[
+                python,
+                "-m",
+                "ilpnet.web.serve",
+                "--network-file",
+                str(state_dir / STATE_FILE),
+                "--host",
+                host,
+                "--port",
+                str(dash_port),
+            ],
+            url=f"http://{host}:{dash_port}",
+            health_url=f"http://{host}:{dash_port}/health",
+            log_path=state_dir / "logs" / "dashboard.log",
+            stage=2,
+        )
+    )
     return NetworkPlan(topology, state_dir, parts)
 
 
@@ -168,6 +190,7 @@ async def run_network(
     supervisor = Supervisor(plan.parts, clock, report)
     state_path = plan.state_dir / STATE_FILE
     try:
+        state_path.write_text(json.dumps(plan.describe(), indent=2))
         await supervisor.start()
         state_path.write_text(json.dumps(plan.describe(), indent=2))
         ports = {p.name: int(p.url.rsplit(":", 1)[1]) for p in plan.parts}

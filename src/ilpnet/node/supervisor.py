@@ -35,6 +35,7 @@ class Part:
     url: str
     health_url: str
     log_path: Path
+    stage: int = 0  # parts of one stage start together, after every earlier stage is healthy
     state: PartState = PartState.STOPPED
     restarts: int = 0
     pid: int | None = None
@@ -113,12 +114,15 @@ class Supervisor:
         )
 
     async def start(self) -> None:
-        """Start every part in order, each healthy before the next; then watch them."""
+        """Start the parts stage by stage (each stage at once), then watch them."""
         self._session = aiohttp.ClientSession()
-        for part in self.parts:
-            await self._spawn(part)
-            await self._wait_healthy(part)
-            log.info("part.healthy", part=part.name, url=part.url)
+        for stage in sorted({p.stage for p in self.parts}):
+            group = [p for p in self.parts if p.stage == stage]
+            for part in group:
+                await self._spawn(part)
+            await asyncio.gather(*(self._wait_healthy(part) for part in group))
+            for part in group:
+                log.info("part.healthy", part=part.name, url=part.url)
         for part in self.parts:
             self._watchers.append(asyncio.create_task(self._watch(part)))
 
