@@ -15,3 +15,29 @@ def cli() -> None:
 
 def main() -> None:
     cli(auto_envvar_prefix="ILPNET")
+
+
+from ilpnet.cli.up import status, up  # noqa: E402
+
+cli.add_command(up)
+cli.add_command(status)
+
+from ilpnet.cli.ledger import ledger  # noqa: E402
+
+cli.add_command(ledger)
+
+from ilpnet.cli.decode import decode  # noqa: E402
+
+cli.add_command(decode)
+
+from ilpnet.cli.connector import connector  # noqa: E402
+
+cli.add_command(connector)
+
+from ilpnet.cli.escrow import COMMANDS as ESCROW_COMMANDS  # noqa: E402
+
+for _command in ESCROW_COMMANDS:
+    cli.add_command(_command)
+
+if __name__ == "__main__":
+    main()
