@@ -5,7 +5,9 @@ packet B held ends rolled back, none is paid twice, and each pair of neighbours 
 The kill is placed where ILP can keep the books exact: every Fulfill the receiver gave has
 reached the sender, and the packets in flight are Prepares (held by the receiver, or on
 their way). A Fulfill still on the wire when its connector dies is the one case no
-bilateral protocol settles without a reconciliation step (see the report/README).
+bilateral protocol settles without a reconciliation step: a second test kills B at an
+arbitrary moment and checks that the books differ by exactly those lost answers. A third
+stops B with SIGTERM: it rolls back what it has in flight before it exits.
 """
 
 from __future__ import annotations
@@ -99,7 +101,7 @@ async def nothing_in_flight(line: Line) -> None:
     await until(ended, "every in-flight packet ended", EXPIRY_S + 10)
 
 
-async def crash_and_restart_middle(tmp_path: Path, b_store: str) -> None:
+async def crash_and_restart_middle(tmp_path: Path, b_store: str, *, graceful: bool = False) -> None:
     async with running_line(tmp_path, stores_with(tmp_path, b_store), OVERRIDES) as line:
         receiver = line.receiver
         held: list[tuple[Prepare, asyncio.Future[Fulfill | Reject]]] = []
@@ -130,8 +132,13 @@ async def crash_and_restart_middle(tmp_path: Path, b_store: str) -> None:
         b_in_flight = await line.b.in_flight()
         assert b_in_flight >= 10
 
-        line.b.kill()
-        assert await line.b.wait_exit() == -9
+        if graceful:  # SIGTERM: B closes its links, rolling back all it has in flight
+            assert line.b.process is not None
+            line.b.process.terminate()
+            assert await line.b.wait_exit() == 0
+        else:
+            line.b.kill()
+            assert await line.b.wait_exit() == -9
         await stream.stop()  # A answers T01 for everything it had sent to B
         held_conditions = {p.execution_condition for p, _ in held}
         assert all(isinstance(stream.answers[c], Reject) for c in held_conditions)
@@ -141,6 +148,8 @@ async def crash_and_restart_middle(tmp_path: Path, b_store: str) -> None:
             decided.set_result(Reject("F99", "test.c.receiver", "changed my mind"))
 
         await restart(line)
+        if graceful:
+            assert await line.b.in_flight() == 0  # nothing was left for recovery
         await nothing_in_flight(line)
         for _, decided in held[1::2]:
             decided.set_result(Reject("F99", "test.c.receiver", "too late anyway"))
@@ -234,3 +243,7 @@ async def test_crash_of_the_middle_connector_with_redis(
 
 async def test_crash_while_fulfills_flow_accounts_for_every_lost_answer(tmp_path: Path) -> None:
     await crash_while_fulfills_flow(tmp_path, f"sqlite:///{tmp_path}/b.db")
+
+
+async def test_sigterm_of_the_middle_connector_rolls_back_before_exit(tmp_path: Path) -> None:
+    await crash_and_restart_middle(tmp_path, f"sqlite:///{tmp_path}/b.db", graceful=True)

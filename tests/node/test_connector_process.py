@@ -149,8 +149,8 @@ async def test_reject_paths_leave_every_book_unchanged(
         "over C's limit for B": lambda: prepare(line, 3200),
         # A gives the sender 500 USD of credit
         "over A's limit for the sender": lambda: prepare(line, 60_000),
-        # A keeps 1 s and leaves 1.5 s; B would leave 0.5 s, under its 1 s window
-        "too little time": lambda: prepare(line, 100, seconds=2.5),
+        # A keeps 1 s and leaves 1.9 s; B would leave 0.9 s, under its 1 s window
+        "too little time": lambda: prepare(line, 100, seconds=2.9),
         "receiver rejects": lambda: prepare(line, 100),
         "wrong fulfillment": lambda: prepare(line, 100),
     }[case]()
@@ -208,3 +208,48 @@ async def test_health_and_admin_need_what_they_should(line: Line, tmp_path: Path
         assert health["links"] == {"a": True, "c": True}
         async with http.get(f"{line.b.admin_url}/accounts") as response:
             assert response.status == 401  # no token
+
+
+async def test_the_documented_example_line_carries_a_payment(tmp_path: Path) -> None:
+    import tomllib
+
+    from ilpnet.links.btp import BtpClientLink
+    from tests.node.connectors import ConnectorProcess, Receiver, start_line
+
+    examples = Path(__file__).parents[2] / "examples"
+    nodes = []
+    for name in "abc":
+        config = tomllib.loads((examples / f"connector-{name}.toml").read_text())
+        config["store"] = f"sqlite:///{tmp_path}/{name}.db"
+        node = ConnectorProcess(name, config, tmp_path)
+        config["btp"]["port"] = node.btp_port  # free ports instead of 7801…
+        config["admin"]["port"] = node.admin_port
+        nodes.append(node)
+    a, b, c = nodes
+    a.config["accounts"]["b"]["link"]["url"] = b.btp_url
+    b.config["accounts"]["c"]["link"]["url"] = c.btp_url
+    a.config["admin"]["token"] = b.config["admin"]["token"] = c.config["admin"]["token"] = (
+        "admin-token-for-tests"
+    )
+    sender = BtpClientLink(a.btp_url, "a", token="sender-secret", username="sender")
+    receiver_link = BtpClientLink(c.btp_url, "c", token="receiver-secret", username="receiver")
+    receiver = Receiver()
+    receiver_link.set_handler(receiver.handle)
+    try:
+        await start_line(a, b, c)
+        await sender.start()
+        await receiver_link.start()
+        await c.wait_healthy(links=("b", "receiver"))
+        condition = receiver.expect(os.urandom(32))
+        answer = await sender.send(
+            Prepare(1000, now() + timedelta(seconds=30), condition, "test.c.receiver")
+        )
+        assert isinstance(answer, Fulfill), answer
+        assert receiver.fulfilled[-1].amount > 0  # 10 USD arrive as JPY
+        assert (await a.balances())["sender"] == 1000
+        assert (await b.balances())["a"] == -(await a.balances())["b"]
+        assert (await c.balances())["b"] == -(await b.balances())["c"]
+    finally:
+        await sender.close()
+        await receiver_link.close()
+        await asyncio.gather(a.stop(), b.stop(), c.stop())

@@ -274,7 +274,11 @@ async def start_connector(config: NodeConfig, clock: Clock | None = None) -> Run
         for account_id, s in links.items()
         if isinstance(s, BtpServerLinkSettings)
     ]
-    btp = BtpServer(server_accounts, clock=clock, address=config.address)
+    try:
+        btp = BtpServer(server_accounts, clock=clock, address=config.address)
+    except ValueError as exc:  # two accounts with the same username
+        await store.close()
+        raise NodeStartError(str(exc)) from None
     client_links = [
         BtpClientLink(
             s.url,
@@ -304,23 +308,29 @@ async def start_connector(config: NodeConfig, clock: Clock | None = None) -> Run
     await runner.setup()
     admin: AdminServer | None = None
     try:
-        await connector.start()  # recover what a crash left in flight, start sweeping
-        site = web.TCPSite(runner, config.btp.host, config.btp.port)
-        await site.start()
-        port = int(runner.addresses[0][1])
-        if config.admin is not None:
-            admin = await start_admin(
-                connector,
-                config.admin.token,
-                metrics,
-                host=config.admin.host,
-                port=config.admin.port,
-            )
-    except OSError as exc:
+        try:
+            await connector.start()  # recover what a crash left in flight, start sweeping
+        except (OSError, sqlite3.Error, redis.exceptions.RedisError) as exc:
+            raise NodeStartError(f"cannot recover store {config.store}: {exc}") from None
+        try:
+            site = web.TCPSite(runner, config.btp.host, config.btp.port)
+            await site.start()
+            port = int(runner.addresses[0][1])
+            if config.admin is not None:
+                admin = await start_admin(
+                    connector,
+                    config.admin.token,
+                    metrics,
+                    host=config.admin.host,
+                    port=config.admin.port,
+                )
+        except OSError as exc:
+            raise NodeStartError(f"cannot listen: {exc.strerror or exc}") from None
+    except NodeStartError:
         await connector.close()
         await runner.cleanup()
         await store.close()
-        raise NodeStartError(f"cannot listen: {exc.strerror or exc}") from None
+        raise
     running = RunningConnector(
         config, connector, store, metrics, btp, client_links, runner, port, admin
     )
