@@ -1,0 +1,324 @@
+"""The connector: accounts, links, routing table, rates and store around one pipeline.
+
+    connector = Connector("test.bob", accounts, store, clock, links=[...], routes=[...])
+    await connector.start()        # recover what a crash left in flight, start the links
+    answer = await connector.handle("alice", prepare)   # what every link's handler does
+    await connector.close()
+
+Every Prepare a link delivers is answered exactly once, with a Fulfill or a Reject.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+from collections.abc import Coroutine, Iterable, Mapping
+from datetime import datetime
+from typing import Any, Protocol
+
+import structlog
+
+from ilpnet.clock import Clock
+from ilpnet.connector.accounts import AccountSettings, Relation
+from ilpnet.connector.pipeline import ExpiryWindow, Forward, Handler, chain
+from ilpnet.connector.rates import BalanceHoldings, Rates
+from ilpnet.connector.routing_table import LOCAL, Route, RoutingTable
+from ilpnet.connector.steps.amount_rate_limit import amount_rate_limit
+from ilpnet.connector.steps.convert_amount import convert_amount
+from ilpnet.connector.steps.echo import echo
+from ilpnet.connector.steps.max_packet_amount import max_packet_amount
+from ilpnet.connector.steps.peer_protocols import PeerProtocolHandler, peer_protocols
+from ilpnet.connector.steps.rate_limit import packet_rate_limit
+from ilpnet.connector.steps.record_packet import record_packet
+from ilpnet.connector.steps.reject_errors import reject_errors
+from ilpnet.connector.steps.reject_expired import reject_expired
+from ilpnet.connector.steps.reserve_balance import reserve_balance
+from ilpnet.connector.steps.route import route
+from ilpnet.connector.steps.send import send_to_link
+from ilpnet.connector.steps.shorten_expiry import shorten_expiry
+from ilpnet.connector.steps.verify_fulfillment import verify_fulfillment
+from ilpnet.connector.store.protocols import PacketState, Store
+from ilpnet.links.base import Link
+from ilpnet.links.deadline import sleep_until
+from ilpnet.wire.address import child_address, validate_address
+from ilpnet.wire.errors import ErrorCode
+from ilpnet.wire.packet import Fulfill, Prepare, Reject
+
+log = structlog.get_logger(__name__)
+
+
+class Settler(Protocol):
+    """Pays a neighbour outside ILP (a ledger transfer, a channel claim).
+
+    Called after the store has already raised the balance by `amount` (RFC 0038: debit
+    first); it must eventually pay or keep retrying, never silently drop the amount.
+    """
+
+    async def settle(self, account: AccountSettings, amount: int) -> None: ...
+
+
+class PacketObserver(Protocol):
+    """Sees every answered packet (metrics): the packet, our answer and the seconds spent."""
+
+    def observe(self, fwd: Forward, answer: Fulfill | Reject, seconds: float) -> None: ...
+
+
+def build_pipeline(c: Connector) -> Handler:
+    """The steps in spec 03 §2 order; the last hands the Prepare to the outgoing link."""
+    steps = [
+        reject_errors(c.address),  # IlpError -> Reject; bug -> T00
+        packet_rate_limit(c.clock),  # T05
+        max_packet_amount(),  # F08
+        amount_rate_limit(c.clock),  # T04
+        reject_expired(c.clock),  # R00
+        reserve_balance(c.store),  # T04
+        peer_protocols(c.address, ccp=c.ccp, settle=c.settle_messages),  # peer.*
+        echo(c.address),  # ping: turn an echo request around
+        route(c.address, c.routing_table, c.accounts, reflect=c.reflect),  # F02
+        convert_amount(c.rates),  # R01, F03
+        shorten_expiry(c.clock, c.expiry),  # R02
+        record_packet(c.store, c.after_fulfill),  # T04 (minimum)
+        verify_fulfillment(),  # F05
+    ]
+    return chain(steps, send_to_link(c.links, c.clock))
+
+
+class Connector:
+    """One ILP connector node."""
+
+    def __init__(
+        self,
+        address: str,
+        accounts: Iterable[AccountSettings],
+        store: Store,
+        clock: Clock,
+        *,
+        links: Iterable[Link] = (),
+        routes: Iterable[Route] = (),
+        rates: Rates | None = None,
+        expiry: ExpiryWindow | None = None,
+        settler: Settler | None = None,
+        ccp: PeerProtocolHandler | None = None,
+        settle_messages: PeerProtocolHandler | None = None,
+        observer: PacketObserver | None = None,
+        reflect: bool = True,
+        sweep_interval: float = 5.0,
+    ) -> None:
+        self.address = validate_address(address)
+        self.accounts: dict[str, AccountSettings] = {}
+        for account in accounts:
+            if account.id in self.accounts:
+                raise ValueError(f"duplicate account id {account.id!r}")
+            self.accounts[account.id] = account
+        self.store = store
+        self.clock = clock
+        self.routing_table = RoutingTable()
+        for account in self.accounts.values():
+            self._add_local_route(account)
+        for r in routes:
+            if r.next_hop not in self.accounts:
+                raise ValueError(f"route {r.prefix!r} goes to unknown account {r.next_hop!r}")
+            self.routing_table.add(r)
+        self.rates = rates or Rates(BalanceHoldings(store, self.accounts, clock=clock))
+        self.expiry = expiry or ExpiryWindow()
+        self.settler = settler
+        self.observer = observer
+        self.sweep_interval = sweep_interval
+        self.links: dict[str, Link] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+        self._settle_checks: dict[str, bool] = {}
+        """Accounts with a settlement check running -> whether another was asked for."""
+        self._id_prefix = f"{uuid.uuid4().hex[:12]}-"
+        """Packet ids: a random prefix per Connector object (workers never collide), then a
+        counter."""
+        self._ids = itertools.count(1)
+        self.ccp = ccp
+        self.settle_messages = settle_messages
+        self.reflect = reflect
+        self._pipeline: Handler = build_pipeline(self)
+        for link in links:
+            self.attach(link)
+
+    # ---- accounts and links ------------------------------------------------------------
+
+    def _add_local_route(self, account: AccountSettings) -> None:
+        if account.relation is Relation.CHILD:
+            prefix = child_address(self.address, account.address_segment)
+            self.routing_table.add(Route(prefix, account.id, LOCAL))
+
+    def add_account(self, account: AccountSettings) -> None:
+        """Add an account at run time (a child's address is routed to it at once)."""
+        if account.id in self.accounts:
+            raise ValueError(f"duplicate account id {account.id!r}")
+        self.accounts[account.id] = account
+        self._add_local_route(account)
+
+    def remove_account(self, account_id: str) -> None:
+        """Forget an account: its link is detached and its routes withdrawn (its balance
+        stays in the store)."""
+        self.detach(account_id)
+        self.accounts.pop(account_id, None)
+        for candidate in [r for r in self.routing_table.routes() if r.next_hop == account_id]:
+            self.routing_table.withdraw(candidate.prefix, candidate.source)
+
+    def attach(self, link: Link) -> None:
+        """Route packets for `link.account_id` over `link`, and handle what it receives."""
+        account_id = link.account_id
+        if account_id not in self.accounts:
+            raise ValueError(f"link for unknown account {account_id!r}")
+
+        async def handler(prepare: Prepare) -> Fulfill | Reject:
+            return await self.handle(account_id, prepare)
+
+        link.set_handler(handler)
+        self.links[account_id] = link
+
+    def detach(self, account_id: str) -> Link | None:
+        """Stop using the account's link (packets to it then get T01)."""
+        return self.links.pop(account_id, None)
+
+    # ---- packets -----------------------------------------------------------------------
+
+    async def handle(self, account_id: str, prepare: Prepare) -> Fulfill | Reject:
+        """Answer one Prepare that arrived from `account_id`."""
+        account = self.accounts.get(account_id)
+        if account is None:
+            return Reject(
+                ErrorCode.F00_BAD_REQUEST.value,
+                self.address,
+                f"unknown account. account={account_id}",
+            )
+        started = self.clock.monotonic()
+        fwd = Forward(f"{self._id_prefix}{next(self._ids)}", account, prepare, self.clock.now())
+        answer = await self._pipeline(fwd)
+        if self.observer is not None:
+            self.observer.observe(fwd, answer, self.clock.monotonic() - started)
+        return answer
+
+    def after_fulfill(self, account: AccountSettings) -> None:
+        """A packet to `account` was fulfilled: settle in the background if the balance
+        fell below the account's threshold (one check per account at a time; fulfills
+        meanwhile ask for one more check after it)."""
+        if self.settler is None or account.settle_threshold is None:
+            return
+        if account.id in self._settle_checks:
+            self._settle_checks[account.id] = True
+            return
+        self._settle_checks[account.id] = False
+        self._spawn(self._settle(account))
+
+    async def _settle(self, account: AccountSettings) -> None:
+        assert self.settler is not None
+        assert account.settle_threshold is not None
+        try:
+            while True:
+                self._settle_checks[account.id] = False
+                amount = await self.store.begin_settlement(
+                    account.id, account.settle_threshold, account.settle_to
+                )
+                if amount > 0:
+                    log.info("settlement.started", account=account.id, amount=amount)
+                    await self.settler.settle(account, amount)
+                if not self._settle_checks[account.id]:
+                    return
+        finally:
+            self._settle_checks.pop(account.id, None)
+
+    async def credit_settlement(
+        self, account_id: str, amount: int, idempotency_key: str | None = None
+    ) -> bool:
+        """The neighbour paid us `amount` outside ILP (its debt to us shrinks); with an
+        idempotency key, a repeated notice of the same payment changes nothing (False)."""
+        return await self.store.settled_incoming(account_id, amount, idempotency_key)
+
+    # ---- life --------------------------------------------------------------------------
+
+    def _spawn(self, job: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(job)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("connector.task_failed", error=repr(task.exception()))
+
+    async def recover(self) -> int:
+        """End what a previous run left in flight, each packet a message window after its
+        outgoing expiry (at once if that has passed), unless the worker that forwarded it
+        ends it first. Returns how many were pending."""
+        pending = await self.store.pending_packets()
+        now = self.clock.now()
+        grace = self.expiry.min_message_window
+        for packet in pending:
+            when = packet.outgoing_expires_at + grace
+            if when <= now:
+                await self.store.finish_packet(packet.packet_id, PacketState.EXPIRED)
+            else:
+                self._spawn(self._expire_at(packet.packet_id, when))
+        if pending:
+            log.info("connector.recovered", pending=len(pending))
+        return len(pending)
+
+    async def _expire_at(self, packet_id: str, when: datetime) -> None:
+        await sleep_until(self.clock, when)
+        await self.store.finish_packet(packet_id, PacketState.EXPIRED)
+
+    async def sweep(self) -> int:
+        """End packets still pending a message window after their outgoing expiry (left by
+        a crashed worker, or by a call interrupted mid-way); returns how many it ended."""
+        deadline = self.clock.now() - self.expiry.min_message_window
+        ended = 0
+        for packet in await self.store.pending_packets():
+            if packet.outgoing_expires_at > deadline:
+                break  # oldest expiry first
+            if await self.store.finish_packet(packet.packet_id, PacketState.EXPIRED):
+                ended += 1
+        if ended:
+            log.warning("connector.swept", ended=ended)
+        return ended
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await self.clock.sleep(self.sweep_interval)
+            try:
+                await self.sweep()
+                await self.store.prune_finished()  # ended records are kept one interval
+            except Exception:
+                log.exception("connector.sweep_failed")
+
+    async def start(self) -> None:
+        """Recover the store, start sweeping, then start every attached link."""
+        await self.recover()
+        if self.sweep_interval > 0 and self._sweeper is None:
+            self._sweeper = asyncio.ensure_future(self._sweep_forever())
+        for link in list(self.links.values()):
+            await link.start()
+
+    async def drain(self) -> None:
+        """Wait for the background work under way (settlements, recovery timers)."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def close(self) -> None:
+        """Close the links (in-flight sends end with a Reject) and stop background work."""
+        for link in list(self.links.values()):
+            await link.close()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+            self._sweeper = None
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # ---- views -------------------------------------------------------------------------
+
+    def account(self, account_id: str) -> AccountSettings:
+        return self.accounts[account_id]
+
+    @property
+    def child_accounts(self) -> Mapping[str, AccountSettings]:
+        return {k: a for k, a in self.accounts.items() if a.relation is Relation.CHILD}

@@ -1,0 +1,1 @@
+"""One pipeline step per module, each a factory taking what it needs and returning a Step."""

@@ -1,0 +1,28 @@
+-- KEYS[1] outgoing balance hash, KEYS[2] packet hash, KEYS[3] pending zset,
+-- KEYS[4] account set, KEYS[5] scratch
+-- ARGV[1] outgoing account, ARGV[2] -outgoing amount, ARGV[3] minimum, ARGV[4] packet id,
+-- ARGV[5] zset score (outgoing expiry, ms), ARGV[6..] packet fields as name, value pairs
+-- Returns {1, available} when recorded, {0, available} when the minimum would be broken
+-- (or the amount in flight would leave the int64 range), {-1, ''} when the id is taken.
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  return {-1, ''}
+end
+local pending_out = field(KEYS[1], 'pending_out')
+local available = add(KEYS[5], field(KEYS[1], 'balance'), neg(pending_out))
+if available == nil then
+  return {0, '?'}
+end
+local after = add(KEYS[5], available, ARGV[2])
+local new_pending = add(KEYS[5], pending_out, neg(ARGV[2]))
+if after == nil or new_pending == nil or cmp(after, ARGV[3]) < 0 then
+  return {0, available}
+end
+redis.call('HSET', KEYS[1], 'pending_out', new_pending)
+redis.call('SADD', KEYS[4], ARGV[1])
+local fields = {}
+for i = 6, #ARGV do
+  fields[#fields + 1] = ARGV[i]
+end
+redis.call('HSET', KEYS[2], 'state', 'pending', unpack(fields))
+redis.call('ZADD', KEYS[3], ARGV[5], ARGV[4])
+return {1, after}

@@ -1,0 +1,48 @@
+-- Shared by every script (prepended when loaded). Amounts travel as canonical signed
+-- decimal strings and all arithmetic happens server-side in 64-bit integers (INCRBY on a
+-- scratch key), never in Lua's doubles, so balances stay exact over the whole int64 range.
+
+local function cmp(a, b)
+  local na = string.sub(a, 1, 1) == '-'
+  local nb = string.sub(b, 1, 1) == '-'
+  if na ~= nb then
+    if na then return -1 else return 1 end
+  end
+  local ma = a
+  local mb = b
+  if na then
+    ma = string.sub(a, 2)
+    mb = string.sub(b, 2)
+  end
+  local r = 0
+  if #ma ~= #mb then
+    if #ma < #mb then r = -1 else r = 1 end
+  elseif ma ~= mb then
+    if ma < mb then r = -1 else r = 1 end
+  end
+  if na then r = -r end
+  return r
+end
+
+local function neg(a)
+  if a == '0' then return '0' end
+  if string.sub(a, 1, 1) == '-' then return string.sub(a, 2) end
+  return '-' .. a
+end
+
+-- a + b exactly, or nil when it leaves the int64 range.
+local function add(scratch, a, b)
+  redis.call('SET', scratch, a)
+  local r = redis.pcall('INCRBY', scratch, b)
+  if type(r) == 'table' and r.err then
+    redis.call('DEL', scratch)
+    return nil
+  end
+  local v = redis.call('GET', scratch)
+  redis.call('DEL', scratch)
+  return v
+end
+
+local function field(key, name)
+  return redis.call('HGET', key, name) or '0'
+end

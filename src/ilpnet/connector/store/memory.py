@@ -1,0 +1,183 @@
+"""In-process store for tests and single-process simulations; nothing survives a restart.
+
+Atomicity comes for free: no method awaits between its check and its update.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ilpnet.connector.errors import InsufficientLiquidityError
+from ilpnet.connector.store.protocols import (
+    INT64_MAX,
+    INT64_MIN,
+    Balance,
+    InFlight,
+    PacketState,
+    check_amount,
+    check_book,
+)
+
+
+class _Book:
+    __slots__ = ("balance", "pending_in", "pending_out")
+
+    def __init__(self) -> None:
+        self.balance = 0
+        self.pending_in = 0
+        self.pending_out = 0
+
+
+class MemoryStore:
+    """Balances, in-flight packets and settlements in dictionaries."""
+
+    def __init__(self) -> None:
+        self._books: dict[str, _Book] = {}
+        self._packets: dict[str, InFlight] = {}
+        """Records as begun (state PENDING); `_ended` holds the state of ended ones."""
+        self._ended: dict[str, PacketState] = {}
+        self._pending: set[str] = set()
+        self._settlement_keys: set[str] = set()
+
+    def _book(self, account: str) -> _Book:
+        book = self._books.get(account)
+        if book is None:
+            book = self._books[account] = _Book()
+        return book
+
+    async def reserve_incoming(self, account: str, amount: int, maximum: int | None) -> int:
+        check_amount(amount, limited=False)
+        book = self._book(account)
+        new = book.balance + amount
+        limit = INT64_MAX if maximum is None else min(maximum, INT64_MAX)
+        if new > limit or book.pending_in + amount > INT64_MAX:
+            raise InsufficientLiquidityError(
+                f"exceeded maximum balance. account={account} balance={book.balance} "
+                f"amount={amount} maximum={limit}"
+            )
+        book.balance = new
+        book.pending_in += amount
+        return new
+
+    async def commit_incoming(self, account: str, amount: int) -> None:
+        check_amount(amount)
+        book = self._book(account)
+        check_book(book.balance, book.pending_in - amount, book.pending_out)
+        book.pending_in -= amount
+
+    async def release_incoming(self, account: str, amount: int) -> None:
+        check_amount(amount)
+        book = self._book(account)
+        check_book(book.balance - amount, book.pending_in - amount, book.pending_out)
+        book.pending_in -= amount
+        book.balance -= amount
+
+    async def get_balance(self, account: str) -> Balance:
+        book = self._books.get(account)
+        if book is None:
+            return Balance(account)
+        return Balance(account, book.balance, book.pending_in, book.pending_out)
+
+    async def all_balances(self) -> list[Balance]:
+        return [await self.get_balance(a) for a in sorted(self._books)]
+
+    async def begin_packet(self, packet: InFlight, minimum: int | None) -> None:
+        check_amount(packet.incoming_amount)
+        check_amount(packet.outgoing_amount, limited=False)
+        if packet.packet_id in self._packets:
+            raise ValueError(f"packet already recorded: {packet.packet_id}")
+        book = self._book(packet.outgoing_account)
+        after = book.balance - book.pending_out - packet.outgoing_amount
+        limit = INT64_MIN if minimum is None else max(minimum, INT64_MIN)
+        if after < limit or book.pending_out + packet.outgoing_amount > INT64_MAX:
+            raise InsufficientLiquidityError(
+                f"exceeded minimum balance. account={packet.outgoing_account} "
+                f"available={book.balance - book.pending_out} "
+                f"amount={packet.outgoing_amount} minimum={limit}"
+            )
+        book.pending_out += packet.outgoing_amount
+        if packet.state is not PacketState.PENDING:
+            packet = replace(packet, state=PacketState.PENDING)
+        self._packets[packet.packet_id] = packet
+        self._pending.add(packet.packet_id)
+
+    async def finish_packet(self, packet_id: str, outcome: PacketState) -> bool:
+        if outcome is PacketState.PENDING:
+            raise ValueError("a packet cannot finish as pending")
+        if packet_id not in self._pending:
+            return False
+        packet = self._packets[packet_id]
+        x, y = packet.incoming_amount, packet.outgoing_amount
+        # Work out every new figure before changing any (the accounts may be the same).
+        after: dict[str, list[int]] = {}
+        for account in (packet.incoming_account, packet.outgoing_account):
+            book = self._book(account)
+            after.setdefault(account, [book.balance, book.pending_in, book.pending_out])
+        after[packet.incoming_account][1] -= x
+        after[packet.outgoing_account][2] -= y
+        if outcome is PacketState.FULFILLED:
+            after[packet.outgoing_account][0] -= y
+        else:
+            after[packet.incoming_account][0] -= x
+        for figures in after.values():
+            check_book(*figures)
+        self._pending.discard(packet_id)
+        self._ended[packet_id] = outcome
+        for account, (balance, pending_in, pending_out) in after.items():
+            book = self._book(account)
+            book.balance, book.pending_in, book.pending_out = balance, pending_in, pending_out
+        return True
+
+    async def get_packet(self, packet_id: str) -> InFlight | None:
+        packet = self._packets.get(packet_id)
+        state = self._ended.get(packet_id)
+        if packet is None or state is None:
+            return packet
+        return replace(packet, state=state)
+
+    async def pending_packets(self) -> list[InFlight]:
+        found = [self._packets[p] for p in self._pending]
+        return sorted(found, key=lambda p: (p.outgoing_expires_at, p.packet_id))
+
+    async def prune_finished(self) -> int:
+        """Forget every ended packet; returns how many."""
+        done = list(self._ended)
+        for p in done:
+            del self._packets[p]
+        self._ended.clear()
+        return len(done)
+
+    async def begin_settlement(self, account: str, threshold: int, settle_to: int) -> int:
+        book = self._book(account)
+        if book.balance >= threshold:
+            return 0
+        amount = settle_to - book.balance
+        if not 0 < amount <= INT64_MAX:
+            return 0
+        book.balance += amount
+        return amount
+
+    async def settled_outgoing(
+        self, account: str, amount: int, idempotency_key: str | None = None
+    ) -> bool:
+        check_amount(amount)
+        return self._settled(account, amount, idempotency_key)
+
+    async def settled_incoming(
+        self, account: str, amount: int, idempotency_key: str | None = None
+    ) -> bool:
+        check_amount(amount)
+        return self._settled(account, -amount, idempotency_key)
+
+    def _settled(self, account: str, delta: int, key: str | None) -> bool:
+        if key is not None and key in self._settlement_keys:
+            return False
+        book = self._book(account)
+        check_book(book.balance + delta, book.pending_in, book.pending_out)
+        book.balance += delta
+        if key is not None:
+            self._settlement_keys.add(key)
+        return True
+
+    async def close(self) -> None:
+        return None

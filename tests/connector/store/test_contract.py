@@ -1,0 +1,265 @@
+"""One contract for every store backend: limits, exactly-once endings, settlements."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from ilpnet.connector.errors import InsufficientLiquidityError
+from ilpnet.connector.store import Balance, InFlight, PacketState, Store
+from ilpnet.connector.store.protocols import INT64_MAX, INT64_MIN
+from ilpnet.wire.errors import ErrorCode
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def packet(
+    packet_id: str,
+    incoming: int = 100,
+    outgoing: int = 90,
+    *,
+    expires: datetime = T0,
+    src: str = "alice",
+    dst: str = "bob",
+) -> InFlight:
+    return InFlight(
+        packet_id=packet_id,
+        incoming_account=src,
+        incoming_amount=incoming,
+        outgoing_account=dst,
+        outgoing_amount=outgoing,
+        condition=bytes(range(32)),
+        incoming_expires_at=expires + timedelta(seconds=1),
+        outgoing_expires_at=expires,
+    )
+
+
+async def test_unknown_account_reads_zero(store: Store) -> None:
+    assert await store.get_balance("nobody") == Balance("nobody", 0, 0, 0)
+    assert await store.all_balances() == []
+
+
+async def test_reserve_up_to_maximum_then_t04(store: Store) -> None:
+    assert await store.reserve_incoming("alice", 60, 100) == 60
+    assert await store.reserve_incoming("alice", 40, 100) == 100
+    with pytest.raises(InsufficientLiquidityError) as err:
+        await store.reserve_incoming("alice", 1, 100)
+    assert err.value.code is ErrorCode.T04_INSUFFICIENT_LIQUIDITY
+    assert "maximum=100" in err.value.message
+    assert await store.get_balance("alice") == Balance("alice", 100, 100, 0)
+
+
+async def test_reserve_without_maximum_and_at_int64_edge(store: Store) -> None:
+    assert await store.reserve_incoming("a", INT64_MAX - 5, None) == INT64_MAX - 5
+    assert await store.reserve_incoming("a", 5, None) == INT64_MAX
+    with pytest.raises(InsufficientLiquidityError):
+        await store.reserve_incoming("a", 1, None)
+    assert (await store.get_balance("a")).balance == INT64_MAX
+
+
+async def test_exact_beyond_double_precision(store: Store) -> None:
+    big = 2**60 + 1  # not representable as a double
+    await store.reserve_incoming("a", big, big)
+    with pytest.raises(InsufficientLiquidityError):
+        await store.reserve_incoming("a", 1, big)
+    assert (await store.get_balance("a")).balance == big
+
+
+async def test_negative_maximum_refuses_everything_but_zero(store: Store) -> None:
+    await store.settled_incoming("a", 50)  # balance -50
+    assert await store.reserve_incoming("a", 30, -10) == -20
+    with pytest.raises(InsufficientLiquidityError):
+        await store.reserve_incoming("a", 11, -10)
+
+
+async def test_commit_and_release_incoming(store: Store) -> None:
+    await store.reserve_incoming("alice", 30, None)
+    await store.reserve_incoming("alice", 20, None)
+    await store.commit_incoming("alice", 30)
+    await store.release_incoming("alice", 20)
+    assert await store.get_balance("alice") == Balance("alice", 30, 0, 0)
+    assert [b.account for b in await store.all_balances()] == ["alice"]
+
+
+async def test_packet_fulfilled_moves_both_books(store: Store) -> None:
+    await store.reserve_incoming("alice", 100, None)
+    await store.begin_packet(packet("p1"), None)
+    assert await store.get_balance("bob") == Balance("bob", 0, 0, 90)
+    assert [p.packet_id for p in await store.pending_packets()] == ["p1"]
+    assert await store.finish_packet("p1", PacketState.FULFILLED) is True
+    assert await store.get_balance("alice") == Balance("alice", 100, 0, 0)
+    assert await store.get_balance("bob") == Balance("bob", -90, 0, 0)
+    assert await store.pending_packets() == []
+    record = await store.get_packet("p1")
+    assert record is not None
+    assert record.state is PacketState.FULFILLED
+    assert record.condition == bytes(range(32))
+    assert record.outgoing_expires_at == T0
+    assert record.incoming_amount == 100
+
+
+@pytest.mark.parametrize("outcome", [PacketState.REJECTED, PacketState.EXPIRED])
+async def test_packet_failed_releases_both_books(store: Store, outcome: PacketState) -> None:
+    await store.reserve_incoming("alice", 100, None)
+    await store.begin_packet(packet("p1"), None)
+    assert await store.finish_packet("p1", outcome) is True
+    assert await store.get_balance("alice") == Balance("alice", 0, 0, 0)
+    assert await store.get_balance("bob") == Balance("bob", 0, 0, 0)
+    got = await store.get_packet("p1")
+    assert got is not None
+    assert got.state is outcome
+
+
+async def test_finish_exactly_once(store: Store) -> None:
+    await store.reserve_incoming("alice", 100, None)
+    await store.begin_packet(packet("p1"), None)
+    assert await store.finish_packet("p1", PacketState.EXPIRED) is True
+    # A late fulfill after the packet was expired is never paid.
+    assert await store.finish_packet("p1", PacketState.FULFILLED) is False
+    assert await store.finish_packet("p1", PacketState.EXPIRED) is False
+    assert await store.finish_packet("unknown", PacketState.FULFILLED) is False
+    assert await store.get_balance("bob") == Balance("bob", 0, 0, 0)
+    assert await store.get_balance("alice") == Balance("alice", 0, 0, 0)
+
+
+async def test_concurrent_finishes_only_one_wins(store: Store) -> None:
+    await store.reserve_incoming("alice", 100, None)
+    await store.begin_packet(packet("p1"), None)
+    outcomes = [PacketState.FULFILLED, PacketState.EXPIRED] * 10
+    won = await asyncio.gather(*(store.finish_packet("p1", o) for o in outcomes))
+    assert won.count(True) == 1
+    final = await store.get_packet("p1")
+    assert final is not None
+    bob = await store.get_balance("bob")
+    alice = await store.get_balance("alice")
+    if final.state is PacketState.FULFILLED:
+        assert (alice.balance, bob.balance) == (100, -90)
+    else:
+        assert (alice.balance, bob.balance) == (0, 0)
+    assert (alice.pending_in, bob.pending_out) == (0, 0)
+
+
+async def test_begin_packet_respects_minimum(store: Store) -> None:
+    await store.begin_packet(packet("p1", outgoing=60), -100)
+    with pytest.raises(InsufficientLiquidityError) as err:
+        await store.begin_packet(packet("p2", outgoing=41), -100)
+    assert "minimum=-100" in err.value.message
+    assert await store.get_packet("p2") is None
+    await store.begin_packet(packet("p3", outgoing=40), -100)
+    assert (await store.get_balance("bob")).pending_out == 100
+    await store.finish_packet("p1", PacketState.REJECTED)
+    await store.begin_packet(packet("p4", outgoing=60), -100)
+    assert (await store.get_balance("bob")).available_out == -100
+
+
+async def test_begin_packet_twice_is_refused(store: Store) -> None:
+    await store.begin_packet(packet("p1"), None)
+    with pytest.raises(ValueError, match="already recorded"):
+        await store.begin_packet(packet("p1"), None)
+    assert (await store.get_balance("bob")).pending_out == 90
+
+
+async def test_pending_packets_ordered_by_expiry_and_prune(store: Store) -> None:
+    await store.begin_packet(packet("late", expires=T0 + timedelta(seconds=5)), None)
+    await store.begin_packet(packet("early", expires=T0), None)
+    await store.begin_packet(packet("mid", expires=T0 + timedelta(seconds=2)), None)
+    assert [p.packet_id for p in await store.pending_packets()] == ["early", "mid", "late"]
+    await store.finish_packet("mid", PacketState.FULFILLED)
+    assert await store.prune_finished() == 1
+    assert await store.get_packet("mid") is None
+    assert [p.packet_id for p in await store.pending_packets()] == ["early", "late"]
+
+
+async def test_settlement_trigger_raises_balance_once(store: Store) -> None:
+    await store.begin_packet(packet("p1", outgoing=500), None)
+    await store.finish_packet("p1", PacketState.FULFILLED)  # bob -500
+    assert await store.begin_settlement("bob", -400, -50) == 450
+    assert (await store.get_balance("bob")).balance == -50
+    assert await store.begin_settlement("bob", -400, -50) == 0
+
+
+async def test_settlement_not_below_threshold(store: Store) -> None:
+    await store.settled_incoming("bob", 300)  # -300
+    assert await store.begin_settlement("bob", -300, 0) == 0
+    assert await store.begin_settlement("bob", -299, -100) == 200
+    assert (await store.get_balance("bob")).balance == -100
+
+
+async def test_concurrent_settlements_pay_once(store: Store) -> None:
+    await store.settled_incoming("bob", 1000)
+    paid = await asyncio.gather(*(store.begin_settlement("bob", -500, 0) for _ in range(20)))
+    assert sorted(paid)[-1] == 1000
+    assert sum(paid) == 1000
+
+
+async def test_settled_in_and_out(store: Store) -> None:
+    await store.settled_outgoing("bob", 70)
+    await store.settled_incoming("bob", 20)
+    assert await store.get_balance("bob") == Balance("bob", 50, 0, 0)
+    await store.settled_incoming("x", INT64_MAX)
+    await store.settled_incoming("x", 1)
+    assert (await store.get_balance("x")).balance == INT64_MIN
+    with pytest.raises(ValueError, match="overflow"):
+        await store.settled_incoming("x", 1)
+
+
+async def test_many_concurrent_reserves_never_exceed_maximum(store: Store) -> None:
+    async def try_reserve(amount: int) -> int:
+        try:
+            await store.reserve_incoming("alice", amount, 1000)
+        except InsufficientLiquidityError:
+            return 0
+        return amount
+
+    amounts = [7, 13, 29, 31, 50] * 40
+    got = await asyncio.gather(*(try_reserve(a) for a in amounts))
+    balance = await store.get_balance("alice")
+    assert balance.balance == sum(got) <= 1000
+    assert balance.pending_in == balance.balance
+    assert sum(got) > 1000 - 50
+
+
+async def test_many_concurrent_packets_never_pass_minimum(store: Store) -> None:
+    async def try_begin(i: int) -> int:
+        try:
+            await store.begin_packet(packet(f"p{i}", outgoing=37), -1000)
+        except InsufficientLiquidityError:
+            return 0
+        return 37
+
+    got = await asyncio.gather(*(try_begin(i) for i in range(100)))
+    assert sum(got) == 37 * (1000 // 37)
+    assert (await store.get_balance("bob")).pending_out == sum(got)
+
+
+async def test_amounts_beyond_int64_are_t04_not_a_crash(store: Store) -> None:
+    with pytest.raises(InsufficientLiquidityError):
+        await store.reserve_incoming("a", 2**64 - 1, None)
+    with pytest.raises(InsufficientLiquidityError):
+        await store.begin_packet(packet("p", incoming=0, outgoing=2**64 - 1), None)
+    assert await store.get_balance("a") == Balance("a", 0, 0, 0)
+    assert await store.get_packet("p") is None
+
+
+async def test_settlements_apply_once_per_idempotency_key(store: Store) -> None:
+    assert await store.settled_incoming("bob", 100, "pay-1") is True
+    assert await store.settled_incoming("bob", 100, "pay-1") is False  # a retried notice
+    assert await store.settled_outgoing("bob", 30, "pay-2") is True
+    assert await store.settled_outgoing("bob", 30, "pay-2") is False
+    assert await store.settled_incoming("bob", 5) is True  # no key: always applied
+    assert await store.settled_incoming("bob", 5) is True
+    assert (await store.get_balance("bob")).balance == -100 + 30 - 10
+    # A refused change does not burn its key.
+    await store.settled_incoming("x", INT64_MAX)
+    await store.settled_incoming("x", 1)
+    with pytest.raises(ValueError, match="overflow"):
+        await store.settled_incoming("x", 1, "pay-3")
+    assert await store.settled_outgoing("x", 1, "pay-3") is True
+
+
+async def test_concurrent_retries_of_one_settlement_apply_once(store: Store) -> None:
+    applied = await asyncio.gather(*(store.settled_incoming("bob", 7, "k") for _ in range(20)))
+    assert applied.count(True) == 1
+    assert (await store.get_balance("bob")).balance == -7

@@ -1,0 +1,51 @@
+"""Waiting for an answer until a deadline by the Clock (both clock paths)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from ilpnet.clock import ManualClock, SystemClock
+from ilpnet.links.deadline import answer_by, sleep_until
+
+
+async def test_answer_by_when_the_awaited_call_swallows_the_cancellation() -> None:
+    clock = SystemClock()
+
+    async def stubborn() -> str:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            return "too late"
+        return "never"
+
+    assert await answer_by(clock, clock.now() + timedelta(seconds=0.01), stubborn()) is None
+    task = asyncio.current_task()
+    assert task is not None
+    assert task.cancelling() == 0  # nothing left pending for the caller
+    await asyncio.sleep(0)  # and the task can go on awaiting
+
+
+async def test_manual_clock_deadline_and_prompt_answer() -> None:
+    clock = ManualClock()
+    never = asyncio.Event()
+    waiting = asyncio.ensure_future(
+        answer_by(clock, clock.now() + timedelta(seconds=5), never.wait())
+    )
+    await asyncio.sleep(0)
+    clock.advance(4.9)
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    clock.advance(0.1)
+    assert await asyncio.wait_for(waiting, 5) is None
+
+    async def quick() -> int:
+        return 7
+
+    assert await answer_by(clock, clock.now() + timedelta(seconds=5), quick()) == 7
+    assert await answer_by(SystemClock(), SystemClock().now() + timedelta(seconds=5), quick()) == 7
+
+
+async def test_sleep_until_a_past_deadline_returns_at_once() -> None:
+    clock = ManualClock()
+    await asyncio.wait_for(sleep_until(clock, clock.now() - timedelta(seconds=1)), 1)
