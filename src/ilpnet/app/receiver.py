@@ -6,12 +6,14 @@ running a STREAM server, reachable by payment pointer over an SPSP HTTP server.
         async for payment in receiver.payments(): ...
 
 `serve_receiver(...)` does the same until a stop event is set, calling back per payment.
+The SPSP HTTP server also answers `GET /health` (JSON: pointer, address, asset, totals),
+so a supervisor such as `ilpnet up` can watch a test receiver.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Self
 
@@ -19,14 +21,16 @@ import structlog
 from aiohttp import web
 
 from ilpnet.app.spsp import WELL_KNOWN_PATH, SpspReceiver, spsp_app
-from ilpnet.app.stream.connection import AssetDetails
-from ilpnet.app.stream.server import IncomingPayment, StreamServer
+from ilpnet.app.stream.connection import AssetDetails, MoneyReceived
+from ilpnet.app.stream.server import IncomingPayment, ServerEvent, StreamServer
 from ilpnet.clock import Clock, SystemClock
 from ilpnet.links.base import Link
 from ilpnet.links.btp import BtpClientLink
 from ilpnet.links.ildcp import fetch_config
 
 log = structlog.get_logger(__name__)
+
+HEALTH_PATH = "/health"
 
 
 class Receiver:
@@ -54,6 +58,9 @@ class Receiver:
         self.server_secret = server_secret
         self.stream: StreamServer | None = None
         self._runner: web.AppRunner | None = None
+        self.received_total = 0
+        """Everything received since start, in the asset's smallest units."""
+        self.received_packets = 0
 
     async def start(self) -> None:
         """Connect, learn our address and asset, start STREAM and the SPSP HTTP server."""
@@ -68,11 +75,14 @@ class Receiver:
             link=self.link,
         )
         self.link.set_handler(self.stream.handle_prepare)
+        self.stream.on_event(self._count)
         receivers: Mapping[str, SpspReceiver] = {
             WELL_KNOWN_PATH: SpspReceiver(self.stream, None),
             **{f"/{name}": SpspReceiver(self.stream, name) for name in self.names},
         }
-        self._runner = web.AppRunner(spsp_app(receivers), handle_signals=False, access_log=None)
+        app = spsp_app(receivers)
+        app.middlewares.append(self._health_middleware)
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.host, self.port).start()
         self.port = int(self._runner.addresses[0][1])
@@ -96,6 +106,40 @@ class Receiver:
     def spsp_url(self) -> str:
         netloc = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{netloc}:{self.port}{WELL_KNOWN_PATH}"
+
+    @property
+    def health_url(self) -> str:
+        netloc = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{netloc}:{self.port}{HEALTH_PATH}"
+
+    def health(self) -> dict[str, object]:
+        """What `GET /health` answers: who we are and what arrived so far."""
+        asset = self.asset
+        return {
+            "status": "ok",
+            "pointer": self.pointer,
+            "pointers": [self.pointer] + [f"{self.pointer}/{name}" for name in self.names],
+            "address": self.address,
+            "asset": {"code": asset.code, "scale": asset.scale},
+            "received": str(self.received_total),
+            "received_formatted": asset.format(self.received_total),
+            "packets": self.received_packets,
+        }
+
+    def _count(self, event: ServerEvent) -> None:
+        if isinstance(event.event, MoneyReceived):
+            self.received_total += event.event.amount
+            self.received_packets += 1
+
+    @web.middleware
+    async def _health_middleware(
+        self,
+        request: web.Request,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
+        if request.path == HEALTH_PATH and request.method == "GET":
+            return web.json_response(self.health())
+        return await handler(request)
 
     def _server(self) -> StreamServer:
         if self.stream is None:
