@@ -133,6 +133,8 @@ class AccountConfig(AccountSettings):
     """An account as configured: its settings plus how the node layer reaches it."""
 
     link: dict[str, Any] | None = None
+    settlement: dict[str, Any] | None = None
+    """A common ledger to settle on (checked by the node layer, `links.ledger_settlement`)."""
 
 
 class RouteConfig(_Strict):
