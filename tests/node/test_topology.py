@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from ilpnet.node.network import SecretBook, connector_config
 from ilpnet.node.topology import TopologyError, load_topology, parse_topology
 
 LEDGER = """
@@ -21,9 +22,70 @@ def test_default_topology_has_three_ledgers_with_different_assets() -> None:
     assert source == "default topology"
     assets = {spec.asset for spec in topo.ledgers.values()}
     scales = {spec.scale for spec in topo.ledgers.values()}
+    fees = {spec.fee for spec in topo.ledgers.values()}
+    speeds = {spec.close_interval_ms for spec in topo.ledgers.values()}
     assert len(topo.ledgers) == 3
-    assert len(assets) == 3
-    assert len(scales) == 3
+    assert len(assets) == len(scales) == len(fees) == len(speeds) == 3
+
+
+def test_default_topology_needs_two_hops_and_has_a_receiver_per_ledger() -> None:
+    topo, _ = load_topology(None)
+    assert [(p.dialer, p.listener, p.asset) for p in topo.peer_links()] == [
+        ("alpha", "beta", "ETH")
+    ]
+    assert not set(topo.connectors["alpha"].ledgers) >= {"xrp", "btc"}
+    assert not set(topo.connectors["beta"].ledgers) >= {"xrp", "btc"}
+    receivers = topo.test_receivers()
+    assert sorted(r.ledger for r in receivers.values()) == ["btc", "eth", "xrp"]
+    assert {k: topo.receiver_connector(r) for k, r in receivers.items()} == {
+        "xrp": "alpha",
+        "eth": "alpha",
+        "btc": "beta",
+    }
+    assert all(c.store == "sqlite" for c in topo.connectors.values())
+
+
+LINE = (
+    LEDGER
+    + """
+[connectors.a]
+ledgers = ["a"]
+[[connectors.a.peers]]
+connector = "b"
+asset = "XRP"
+scale = 6
+[connectors.b]
+peers = [{ connector = "c", asset = "XRP", scale = 6 }]
+[connectors.c]
+ledgers = ["a"]
+store = "redis://127.0.0.1:6390/0"
+"""
+)
+
+
+def test_a_line_of_three_gets_routes_for_two_hops_and_matching_tokens(tmp_path: Path) -> None:
+    topo = parse_topology(LINE, "line.toml")
+    ports = {f"connector:{n}": 9000 + i for i, n in enumerate("abc")}
+    ports |= {f"connector:{n}:admin": 9100 + i for i, n in enumerate("abc")}
+    book = SecretBook(tmp_path / "secrets.json")
+    configs = {n: connector_config(topo, n, tmp_path, ports, book)[0] for n in "abc"}
+    routes = {n: {r["prefix"]: r["account"] for r in c["routes"]} for n, c in configs.items()}
+    assert routes == {
+        "a": {"test.b": "b", "test.c": "b"},
+        "b": {"test.a": "a", "test.c": "c"},
+        "c": {"test.b": "b", "test.a": "b"},
+    }
+    a_dials_b = configs["a"]["accounts"]["b"]["link"]
+    b_hears_a = configs["b"]["accounts"]["a"]["link"]
+    assert a_dials_b["kind"] == "btp-client"
+    assert a_dials_b["url"] == "ws://127.0.0.1:9001"
+    assert b_hears_a == {"kind": "btp-server", "token": a_dials_b["token"], "username": "a"}
+    assert configs["b"]["accounts"]["c"]["asset_code"] == "XRP"
+    assert configs["c"]["store"] == "redis://127.0.0.1:6390/0?prefix=ilpnet-c"
+    assert configs["a"]["store"].startswith("sqlite:///")
+    book.save()
+    again = SecretBook(tmp_path / "secrets.json")
+    assert connector_config(topo, "a", tmp_path, ports, again)[0] == configs["a"]
 
 
 @pytest.mark.parametrize(
@@ -45,6 +107,19 @@ def test_default_topology_has_three_ledgers_with_different_assets() -> None:
             10,
             "unknown connector 'nobody'",
         ),
+        (
+            LEDGER + "\n[connectors.c]\nledgers=['a']\n[connectors.d]\npeers=[]\n"
+            "ledgers=['a']\n[receivers.r]\nledger='a'\nconnector='e'\n",
+            14,
+            "receivers.r.connector: unknown connector 'e'",
+        ),
+        (
+            LEDGER + "[ledgers.b]\nname='b'\nasset='B'\nscale=1\n[connectors.c]\nledgers=['a']\n"
+            "[[connectors.c.peers]]\nconnector='d'\n[connectors.d]\nledgers=['b']\n",
+            13,
+            "serve no ledger in common",
+        ),
+        (LEDGER + "\n[connectors.c]\nledgers=['a']\nstore='mysql://x'\n", 9, "store"),
     ],
 )
 def test_mistakes_are_refused_with_their_line(text: str, line: int, fragment: str) -> None:

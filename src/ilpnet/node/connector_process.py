@@ -15,6 +15,13 @@ account's `link` says how it is reached:
 
     [accounts.b]                                  # a peer we dial
     link = { kind = "btp-client", url = "ws://127.0.0.1:7802", token = "a-to-b" }
+    settlement = { ledger = "http://127.0.0.1:7700", account = "a", secret = "…",
+                   peer_account = "b" }
+
+A peer with `settlement` settles on that common ledger when its balance falls below
+`settle_threshold` (`ilpnet.links.ledger_settlement`); the journal of outgoing settlements
+is an SQLite file beside an SQLite store (`settlement_journal = "path"` to choose it; needed
+with a Redis store). Without `settlement` the account is credit only, bounded by its limits.
 
 The BTP listener also answers `GET /health` (JSON: address, which links are connected).
 """
@@ -34,6 +41,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
+import aiohttp
 import redis.exceptions
 import structlog
 from aiohttp import web
@@ -51,7 +59,13 @@ from ilpnet.connector.config import (
 from ilpnet.connector.connector import Connector
 from ilpnet.connector.metrics import ConnectorMetrics
 from ilpnet.connector.store import Store, open_store
+from ilpnet.ledger.errors import LedgerError
 from ilpnet.links.btp import BtpAccount, BtpAuthError, BtpClientLink, BtpLink, BtpServer
+from ilpnet.links.ledger_settlement import (
+    LedgerSettlementSettings,
+    LedgerSettler,
+    SettlementJournal,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -111,10 +125,69 @@ def _link_error(account: str, exc: ValidationError) -> str:
     return f"{where}: {message}"
 
 
+def _settlement_error(account: str, exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    message = str(err["msg"]).removeprefix("Value error, ")
+    where = f"accounts.{account}.settlement" + (f".{loc}" if loc else "")
+    return f"{where}: {message}"
+
+
 class NodeConfig(ConnectorConfig):
     """A connector config plus what the node layer needs to run it as a process."""
 
     btp: ListenSettings = ListenSettings()
+    settlement_journal: str | None = None
+    """Where outgoing settlements are journalled (default: beside an SQLite store)."""
+
+    @model_validator(mode="after")
+    def _check_settlements(self) -> Self:
+        for account_id, account in self.accounts.items():
+            if account.settlement is None:
+                continue
+            try:
+                LedgerSettlementSettings.model_validate(account.settlement)
+            except ValidationError as exc:
+                raise ValueError(_settlement_error(account_id, exc)) from None
+            if account.link is None:
+                raise ValueError(
+                    f"accounts.{account_id}.settlement: needs a BTP `link` to tell the peer"
+                )
+            if account.relation is Relation.CHILD:
+                raise ValueError(f"accounts.{account_id}.settlement: only for peers and parents")
+        if (
+            any(a.settlement is not None for a in self.accounts.values())
+            and self.settlement_journal is None
+            and urlsplit(self.store).scheme == "redis"
+        ):
+            raise ValueError("settlement_journal: needed with a redis store (a file path)")
+        return self
+
+    def settlements(self) -> dict[str, LedgerSettlementSettings]:
+        """Each settling account's common ledger (credit-only accounts are left out)."""
+        return {
+            account_id: LedgerSettlementSettings.model_validate(account.settlement)
+            for account_id, account in self.accounts.items()
+            if account.settlement is not None
+        }
+
+    def journal_path(self) -> str:
+        """The settlement journal's SQLite file (":memory:" beside a memory store)."""
+        if self.settlement_journal is not None:
+            return self.settlement_journal
+        parts = urlsplit(self.store)
+        if parts.scheme == "sqlite" and parts.path[1:] != ":memory:":
+            return f"{parts.path[1:]}.settlements.sqlite3"
+        return ":memory:"
+
+    def credit_only_elsewhere(self) -> Self:
+        """This config with `settle_threshold` dropped where no ledger is shared: with a
+        settler installed, only accounts that can settle may ask it to."""
+        accounts = {
+            k: a if a.settlement is not None else a.model_copy(update={"settle_threshold": None})
+            for k, a in self.accounts.items()
+        }
+        return self.model_copy(update={"accounts": accounts})
 
     @model_validator(mode="after")
     def _check_links(self) -> Self:
@@ -197,6 +270,7 @@ class RunningConnector:
     runner: web.AppRunner
     port: int
     admin: AdminServer | None = None
+    settler: LedgerSettler | None = None
     _dialers: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
@@ -223,6 +297,8 @@ class RunningConnector:
         if self.admin is not None:
             await self.admin.close()
         await self.connector.close()  # closes every link; in-flight sends end with T01
+        if self.settler is not None:
+            await self.settler.close()  # unfinished settlements stay in the journal
         await self.btp.close()
         await self.runner.cleanup()
         await self.store.close()
@@ -293,13 +369,40 @@ async def start_connector(config: NodeConfig, clock: Clock | None = None) -> Run
         if isinstance(s, BtpClientLinkSettings)
     ]
     metrics = ConnectorMetrics()
+    settlements = config.settlements()
+    settler: LedgerSettler | None = None
+    if settlements:
+        try:
+            settler = LedgerSettler(SettlementJournal(config.journal_path()), clock)
+        except sqlite3.Error as exc:
+            await store.close()
+            raise NodeStartError(f"cannot open {config.journal_path()}: {exc}") from None
     connector = connector_from_config(
-        config,
+        config.credit_only_elsewhere() if settler is not None else config,
         store,
         clock,
         links=[btp.link(a.account_id) for a in server_accounts],
         observer=metrics,
+        settler=settler,
     )
+    if settler is not None:
+        btp_links: dict[str, BtpLink] = {
+            a.account_id: btp.link(a.account_id) for a in server_accounts
+        }
+        btp_links.update({link.account_id: link for link in client_links})
+        for account_id, settings in settlements.items():
+            settler.add_account(
+                account_id, settings, btp_links[account_id], connector.credit_settlement
+            )
+            account = config.accounts[account_id]
+            try:
+                await settler.check(account_id, account.asset_code, account.asset_scale)
+            except ValueError as exc:
+                await settler.close()
+                await store.close()
+                raise NodeStartError(str(exc)) from None
+            except (LedgerError, OSError, aiohttp.ClientError) as exc:
+                log.warning("connector.ledger_unreachable", account=account_id, error=str(exc))
     holder: list[RunningConnector] = []
     app = _health(lambda: holder[0] if holder else None)
     btp.mount(app, "/")
@@ -332,11 +435,13 @@ async def start_connector(config: NodeConfig, clock: Clock | None = None) -> Run
         await store.close()
         raise
     running = RunningConnector(
-        config, connector, store, metrics, btp, client_links, runner, port, admin
+        config, connector, store, metrics, btp, client_links, runner, port, admin, settler
     )
     for link in client_links:
         connector.attach(link)
         running._dialers.append(asyncio.ensure_future(_dial(link)))
+    if settler is not None:
+        settler.start()  # resume what a previous run left unpaid or untold
     holder.append(running)
     log.info(
         "connector.started",

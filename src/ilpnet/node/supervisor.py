@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import os
 import signal
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -36,6 +39,8 @@ class Part:
     health_url: str
     log_path: Path
     stage: int = 0  # parts of one stage start together, after every earlier stage is healthy
+    ready_links: tuple[str, ...] = ()
+    """Healthy only once /health reports these links connected (`{"links": {id: true}}`)."""
     state: PartState = PartState.STOPPED
     restarts: int = 0
     pid: int | None = None
@@ -43,6 +48,23 @@ class Part:
 
 
 Reporter = Callable[[Part, str], None]
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> Callable[[], None] | None:
+    """In the child, before exec: get SIGTERM when `up` dies, even by SIGKILL (Linux), so
+    no part outlives the supervisor."""
+    if sys.platform != "linux":
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def arrange() -> None:
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # it died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return arrange
 
 
 class PartFailed(Exception):
@@ -78,7 +100,8 @@ class Supervisor:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=out,
                 stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True,
+                start_new_session=True,  # Ctrl-C reaches us only; we stop the parts in order
+                preexec_fn=_die_with_parent(os.getpid()),
             )
         part.pid = part.process.pid
         part.state = PartState.STARTING
@@ -89,9 +112,15 @@ class Supervisor:
             async with self._session.get(
                 part.health_url, timeout=aiohttp.ClientTimeout(total=1)
             ) as resp:
-                return resp.status == 200
-        except (aiohttp.ClientError, TimeoutError):
+                if resp.status != 200:
+                    return False
+                if not part.ready_links:
+                    return True
+                body = await resp.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError):
             return False
+        links = body.get("links") if isinstance(body, dict) else None
+        return isinstance(links, dict) and all(links.get(a) is True for a in part.ready_links)
 
     async def _wait_healthy(self, part: Part) -> None:
         deadline = self.clock.monotonic() + self.start_timeout

@@ -1,7 +1,22 @@
-"""A network topology: which ledgers and connectors `ilpnet up` starts, read from TOML.
+"""A network topology: which ledgers, connectors and test receivers `ilpnet up` starts.
 
-Mistakes (unknown ledger, port clash, a connector with no links) are refused before
-anything starts, with the line of the file they are on.
+    [ledgers.xrp]                       # a test ledger (its own asset, scale, fee, speed)
+    name = "test.xrp"
+    asset = "XRP"
+    scale = 6
+    liquidity = "1000000"               # whole units each connector holds (prices it)
+
+    [connectors.alpha]                  # address test.alpha; a child account per ledger
+    ledgers = ["xrp", "eth"]
+    store = "sqlite"                    # under the state dir, or "redis://host:port/0"
+    [[connectors.alpha.peers]]          # alpha dials beta over BTP
+    connector = "beta"                  # asset/scale: a ledger both serve, if not given
+
+    [receivers.xrp]                     # optional: by default one per served ledger
+    ledger = "xrp"
+
+Mistakes (unknown ledger, port clash, a connector with no links, unknown peer) are
+refused before anything starts, with the line of the file they are on.
 """
 
 from __future__ import annotations
@@ -10,7 +25,7 @@ import re
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -46,25 +61,35 @@ class LedgerSpec(_Strict):
     fee: int = Field(default=0, ge=0)
     close_interval_ms: int = Field(default=0, ge=0, le=60_000)
     port: int | None = Field(default=None, ge=1024, le=65535)
+    liquidity: str = Field(default="1000", pattern=r"^[0-9]+(\.[0-9]+)?$")
+    """Whole units of this asset each connector holds; the ratios set the exchange rates."""
 
 
 class PeerSpec(_Strict):
-    """A BTP peering with another connector of the topology."""
+    """A BTP peering with another connector of the topology (this side dials)."""
 
     connector: Name
-    asset: str = Field(pattern=r"^[A-Z0-9]{1,12}$")
-    scale: int = Field(ge=0, le=18)
-    maximum: int = Field(default=10**12, ge=0)
+    asset: str | None = Field(default=None, pattern=r"^[A-Z0-9]{1,12}$")
+    scale: int | None = Field(default=None, ge=0, le=18)
+    maximum: int = Field(default=10**15, ge=0)
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> PeerSpec:
+        if (self.asset is None) != (self.scale is None):
+            raise ValueError("give both asset and scale, or neither (a shared ledger's)")
+        return self
 
 
 class ConnectorSpec(_Strict):
-    """One connector: the ledgers it holds accounts on and the connectors it peers with."""
+    """One connector: the ledgers it serves (a child account for each ledger's asset) and
+    the connectors it peers with over BTP."""
 
     ledgers: list[Name] = Field(default_factory=list)
     peers: list[PeerSpec] = Field(default_factory=list)
-    store: str = "sqlite"
+    store: str = Field(default="sqlite", pattern=r"^(sqlite|memory|redis://\S+)$")
     port: int | None = Field(default=None, ge=1024, le=65535)
-    spread: str = "0.002"
+    admin_port: int | None = Field(default=None, ge=1024, le=65535)
+    spread: str = Field(default="0", pattern=r"^0(\.[0-9]+)?$")
 
     @model_validator(mode="after")
     def _has_links(self) -> ConnectorSpec:
@@ -73,10 +98,31 @@ class ConnectorSpec(_Strict):
         return self
 
 
+class PeerLink(NamedTuple):
+    """One BTP peering: `dialer` connects to `listener`; both keep an account in `asset`."""
+
+    dialer: str
+    listener: str
+    asset: str
+    scale: int
+    maximum: int
+
+
+class ReceiverSpec(_Strict):
+    """A test receiver: a payment pointer on `ledger`'s asset, a child of `connector` (by
+    default the first connector serving that ledger)."""
+
+    ledger: Name
+    connector: Name | None = None
+    port: int | None = Field(default=None, ge=1024, le=65535)
+
+
 class Topology(_Strict):
     network: NetworkSettings = NetworkSettings()
     ledgers: dict[Name, LedgerSpec] = Field(default_factory=dict)
     connectors: dict[Name, ConnectorSpec] = Field(default_factory=dict)
+    receivers: dict[Name, ReceiverSpec] | None = None
+    """None: one test receiver per ledger that a connector serves."""
 
     @model_validator(mode="after")
     def _references(self) -> Topology:
@@ -87,15 +133,20 @@ class Topology(_Strict):
         if dup:
             raise ValueError(f"ledger name used twice: {sorted(dup)[0]}")
         ports: dict[int, str] = {}
-        for kind, parts in (("ledgers", self.ledgers), ("connectors", self.connectors)):
-            for key, part in parts.items():
-                if part.port is None:
-                    continue
-                if part.port in ports:
-                    raise _Located(
-                        (kind, key, "port"), f"port {part.port} is also used by {ports[part.port]}"
-                    )
-                ports[part.port] = f"{kind}.{key}"
+        wanted: list[tuple[str, str, str, int | None]] = []
+        wanted += [("ledgers", k, "port", p.port) for k, p in self.ledgers.items()]
+        for key, conn in self.connectors.items():
+            wanted.append(("connectors", key, "port", conn.port))
+            wanted.append(("connectors", key, "admin_port", conn.admin_port))
+        wanted += [("receivers", k, "port", r.port) for k, r in (self.receivers or {}).items()]
+        for kind, key, field_name, port in wanted:
+            if port is None:
+                continue
+            if port in ports:
+                raise _Located(
+                    (kind, key, field_name), f"port {port} is also used by {ports[port]}"
+                )
+            ports[port] = f"{kind}.{key}.{field_name}"
         for key, conn in self.connectors.items():
             for i, ledger in enumerate(conn.ledgers):
                 if ledger not in self.ledgers:
@@ -111,7 +162,70 @@ class Topology(_Strict):
                         ("connectors", key, "peers", i, "connector"),
                         "a connector cannot peer itself",
                     )
+                if peer.asset is None and not self.shared_ledgers(key, peer.connector):
+                    raise _Located(
+                        ("connectors", key, "peers", i, "connector"),
+                        f"{key} and {peer.connector} serve no ledger in common: "
+                        "give the link's asset and scale",
+                    )
+        for key, conn in self.connectors.items():
+            for i, peer in enumerate(conn.peers):
+                other = self.connectors[peer.connector]
+                if any(p.connector == key for p in other.peers) and peer.connector < key:
+                    raise _Located(
+                        ("connectors", key, "peers", i, "connector"),
+                        f"{peer.connector} already peers with {key} (one side is enough)",
+                    )
+        for key, receiver in (self.receivers or {}).items():
+            if receiver.ledger not in self.ledgers:
+                raise _Located(("receivers", key, "ledger"), f"unknown ledger {receiver.ledger!r}")
+            if receiver.connector is None:
+                if not self.serving(receiver.ledger):
+                    raise _Located(
+                        ("receivers", key, "ledger"),
+                        f"no connector serves ledger {receiver.ledger!r}",
+                    )
+            elif receiver.connector not in self.connectors:
+                raise _Located(
+                    ("receivers", key, "connector"), f"unknown connector {receiver.connector!r}"
+                )
+            elif receiver.ledger not in self.connectors[receiver.connector].ledgers:
+                raise _Located(
+                    ("receivers", key, "connector"),
+                    f"{receiver.connector} does not serve ledger {receiver.ledger!r}",
+                )
         return self
+
+    def shared_ledgers(self, a: str, b: str) -> list[str]:
+        """Ledgers both connectors serve, in `a`'s order."""
+        theirs = set(self.connectors[b].ledgers)
+        return [key for key in self.connectors[a].ledgers if key in theirs]
+
+    def serving(self, ledger: str) -> list[str]:
+        """Connectors that serve `ledger`, in file order."""
+        return [name for name, conn in self.connectors.items() if ledger in conn.ledgers]
+
+    def test_receivers(self) -> dict[str, ReceiverSpec]:
+        """The receivers to start: the listed ones, or one per ledger a connector serves."""
+        if self.receivers is not None:
+            return dict(self.receivers)
+        return {key: ReceiverSpec(ledger=key) for key in self.ledgers if self.serving(key)}
+
+    def receiver_connector(self, receiver: ReceiverSpec) -> str:
+        return receiver.connector or self.serving(receiver.ledger)[0]
+
+    def peer_links(self) -> list[PeerLink]:
+        """Every BTP peering once, with the asset its accounts are in."""
+        links = []
+        for key, conn in self.connectors.items():
+            for peer in conn.peers:
+                if peer.asset is not None and peer.scale is not None:
+                    asset, scale = peer.asset, peer.scale
+                else:
+                    shared = self.ledgers[self.shared_ledgers(key, peer.connector)[0]]
+                    asset, scale = shared.asset, shared.scale
+                links.append(PeerLink(key, peer.connector, asset, scale, peer.maximum))
+        return links
 
 
 class _Located(ValueError):
