@@ -152,3 +152,44 @@ async def test_t04_from_the_connector_backs_off_and_completes() -> None:
         assert receipt.rejected_packets > 0  # T04s, retried after backing off
     finally:
         await net.connector.close()
+
+
+async def test_probe_survives_a_hop_that_rounds_small_amounts_to_nothing() -> None:
+    """EUR (scale 4) to USD (scale 2) at 1/90: a 1-unit probe becomes 0 and the connector
+    answers R01; the sender measures the rate with its larger probes and pays."""
+    clock = SystemClock()
+    accounts = [
+        AccountSettings(id="erin", relation=Relation.CHILD, asset_code="EUR", asset_scale=4),
+        AccountSettings(id="uma", relation=Relation.CHILD, asset_code="USD", asset_scale=2),
+    ]
+    connector = Connector(
+        CONNECTOR, accounts, MemoryStore(), clock, rates=Rates(fixed={("EUR", "USD"): 1 / PRICE})
+    )
+    conn_erin, sender_link = memory_link_pair("erin", "parent", clock, a_address=CONNECTOR)
+    conn_uma, receiver_link = memory_link_pair("uma", "parent", clock, a_address=CONNECTOR)
+    connector.attach(conn_erin)
+    connector.attach(conn_uma)
+    await connector.start()
+    try:
+        server = StreamServer(
+            address="test.conn.uma",
+            asset=AssetDetails("USD", 2),
+            clock=clock,
+            link=receiver_link,
+        )
+        receiver_link.set_handler(server.handle_prepare)
+        creds = server.generate_credentials()
+        receipt = await pay(
+            sender_link,
+            creds.destination_account,
+            creds.shared_secret,
+            source_amount=900_000,  # 90 EUR
+            asset=AssetDetails("EUR", 4),
+        )
+        assert receipt.complete
+        assert receipt.sent == 900_000
+        assert receipt.delivered == 10_000  # 100 USD
+        (connection,) = server.connections.values()
+        assert connection.total_received == 10_000
+    finally:
+        await connector.close()

@@ -203,6 +203,7 @@ class StreamClient:
         receiver's asset details and the path's maximum packet amount."""
         amounts = set(PROBE_AMOUNTS)
         arrived: dict[int, int] = {}
+        too_small = 0
         delay = BACKOFF_START_S
         for _ in range(PROBE_ROUNDS):
             sent = sorted(amounts)
@@ -212,6 +213,13 @@ class StreamClient:
             retry: set[int] = set()
             temporary = False
             for amount, outcome in zip(sent, outcomes, strict=True):
+                if outcome.reject is not None and (
+                    outcome.reject.code == ErrorCode.R01_INSUFFICIENT_SOURCE_AMOUNT
+                ):
+                    # A hop rounded this probe down to nothing: too small, not a dead path.
+                    # The larger probes of the same round measure the rate.
+                    too_small += 1
+                    continue
                 if outcome.packet is not None:
                     arrived[amount] = outcome.packet.prepare_amount
                     self._raise_if_closed()
@@ -247,6 +255,10 @@ class StreamClient:
                 await self.clock.sleep(delay)
                 delay *= 1.5
         best = max(arrived.items(), key=lambda kv: (kv[1], kv[0]), default=None)
+        if best is None and too_small:
+            raise ExchangeRateError(
+                "every probe was rounded down to nothing on the path (R01)", self.receipt()
+            )
         if best is None:
             raise ConnectFailedError(
                 ErrorCode.T01_PEER_UNREACHABLE,
