@@ -18,7 +18,7 @@ from ilpnet.app.stream.server import StreamServer
 from ilpnet.clock import SystemClock
 from ilpnet.connector.accounts import AccountSettings, Relation, TokenBucketSettings
 from ilpnet.connector.connector import Connector
-from ilpnet.connector.rates import Rates
+from ilpnet.connector.rates import BalanceHoldings, Rates
 from ilpnet.connector.store.memory import MemoryStore
 from ilpnet.links.ildcp import fetch_config
 from ilpnet.links.memory import MemoryLink, memory_link_pair
@@ -191,5 +191,49 @@ async def test_probe_survives_a_hop_that_rounds_small_amounts_to_nothing() -> No
         assert receipt.delivered == 10_000  # 100 USD
         (connection,) = server.connections.values()
         assert connection.total_received == 10_000
+    finally:
+        await connector.close()
+
+
+async def test_probed_rate_matches_a_pool_priced_path() -> None:
+    """A connector pricing by a constant-product pool gives a much worse rate to a huge
+    probe than to a small packet; the sender's rate must be the one its packets get."""
+    clock = SystemClock()
+    accounts = [
+        AccountSettings(id="bea", relation=Relation.CHILD, asset_code="BTC", asset_scale=8),
+        AccountSettings(id="rex", relation=Relation.CHILD, asset_code="XRP", asset_scale=6),
+    ]
+    store = MemoryStore()
+    holdings = BalanceHoldings(
+        store,
+        {a.id: a for a in accounts},
+        liquidity={"BTC": Fraction(25), "XRP": Fraction(50_000)},  # 2000 XRP per BTC
+    )
+    connector = Connector(CONNECTOR, accounts, store, clock, rates=Rates(holdings=holdings))
+    conn_bea, sender_link = memory_link_pair("bea", "parent", clock, a_address=CONNECTOR)
+    conn_rex, receiver_link = memory_link_pair("rex", "parent", clock, a_address=CONNECTOR)
+    connector.attach(conn_bea)
+    connector.attach(conn_rex)
+    await connector.start()
+    try:
+        server = StreamServer(
+            address="test.conn.rex", asset=AssetDetails("XRP", 6), clock=clock, link=receiver_link
+        )
+        receiver_link.set_handler(server.handle_prepare)
+        creds = server.generate_credentials()
+        client = StreamClient(
+            sender_link,
+            destination=creds.destination_account,
+            shared_secret=creds.shared_secret,
+            own_address="test.conn.bea",
+            asset=AssetDetails("BTC", 8),
+        )
+        rate = await client.probe_rate()
+        # 2000 XRP per BTC is 20 drops per satoshi; small packets get almost exactly that.
+        assert Fraction(199, 10) < rate <= 20
+        receipt = await client.payment(source_amount=1_000_000).run()  # 0.01 BTC
+        await client.close()
+        assert receipt.complete
+        assert receipt.delivered / receipt.sent == pytest.approx(float(rate), rel=0.01)
     finally:
         await connector.close()

@@ -78,6 +78,21 @@ class _Sent:
     launched_at: float
 
 
+def _rate_probe(arrived: dict[int, int]) -> tuple[int, int] | None:
+    """The (sent, delivered) pair to take the path's rate from.
+
+    The smallest probe that still delivered enough units for a precise rate: on a path
+    whose price moves with the amount (a connector pricing by a constant-product pool),
+    that is the one closest to the size of the packets that will carry the money, while a
+    huge probe would report a rate far worse than the payment gets. Without such a probe,
+    the one that delivered the most.
+    """
+    precise = [kv for kv in arrived.items() if kv[1] >= MIN_RATE_PRECISION]
+    if precise:
+        return min(precise)
+    return max(arrived.items(), key=lambda kv: (kv[1], kv[0]), default=None)
+
+
 class StreamClient:
     """The client end of one STREAM connection, sending over `link`."""
 
@@ -254,7 +269,7 @@ class StreamClient:
             if temporary:
                 await self.clock.sleep(delay)
                 delay *= 1.5
-        best = max(arrived.items(), key=lambda kv: (kv[1], kv[0]), default=None)
+        best = _rate_probe(arrived)
         if best is None and too_small:
             raise ExchangeRateError(
                 "every probe was rounded down to nothing on the path (R01)", self.receipt()
