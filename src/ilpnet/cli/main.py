@@ -39,5 +39,13 @@ from ilpnet.cli.escrow import COMMANDS as ESCROW_COMMANDS  # noqa: E402
 for _command in ESCROW_COMMANDS:
     cli.add_command(_command)
 
+from ilpnet.cli.send import send  # noqa: E402
+
+cli.add_command(send)
+
+from ilpnet.cli.receive import receive  # noqa: E402
+
+cli.add_command(receive)
+
 if __name__ == "__main__":
     main()
