@@ -173,8 +173,11 @@ class NetworkWatcher:
         while True:
             dirty.clear()
             await self.refresh_ledger(key)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow the cancel that
+            # stops this watcher when it races the timeout, and the stop then hangs.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(dirty.wait(), self.intervals.ledger)
+                async with asyncio.timeout(self.intervals.ledger):
+                    await dirty.wait()
 
     @property
     def has_escrow_connector(self) -> bool:
