@@ -1,10 +1,9 @@
-"""`ilpnet pay`, `ilpnet receive-escrow`, `ilpnet escrow-deposit` and `ilpnet escrow-connector`:
+"""`ilpnet pay`, `ilpnet escrow-deposit` and `ilpnet escrow-connector`:
 pay across test ledgers with on-ledger escrows and one connector in between."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable
 from datetime import timedelta
 from fractions import Fraction
@@ -13,7 +12,6 @@ from typing import TypeVar
 import aiohttp
 import click
 
-from ilpnet.app.escrow_receiver import EscrowReceiver, Received, receive_on_ledger
 from ilpnet.app.escrow_sender import (
     EscrowQuote,
     PaymentError,
@@ -128,53 +126,6 @@ def pay(
     )
 
 
-@click.command("receive-escrow")
-@click.option("--ledger", "ledger_url", required=True, help="Your ledger's URL.")
-@click.option("--account", required=True, help="Your account on that ledger.")
-@click.option("--secret", required=True, envvar="ILPNET_SECRET", help="Its secret.")
-@click.option("--receive-key", help="Hex receive key (default: derived from the secret).")
-@click.option("--http-port", type=int, default=None, help="Serve invoices on this port.")
-@click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after N payments.")
-def receive_escrow(
-    ledger_url: str,
-    account: str,
-    secret: str,
-    receive_key: str | None,
-    http_port: int | None,
-    count: int | None,
-) -> None:
-    """Fulfil the escrows paid to ACCOUNT whose condition it can derive (until Ctrl-C)."""
-    stop = asyncio.Event()
-    got = 0
-
-    def ready(receiver: EscrowReceiver) -> None:
-        click.echo(f"receiving at {receiver.address}")
-        click.echo(f"receive key {receiver.receive_key.hex()}")
-        if receiver.invoice_url:
-            click.echo(f"invoices at {receiver.invoice_url}")
-
-    def paid(r: Received) -> None:
-        nonlocal got
-        got += 1
-        click.echo(f"received {r.amount} from {r.sender} (escrow {r.escrow_id})")
-        if count is not None and got >= count:
-            stop.set()
-
-    with contextlib.suppress(KeyboardInterrupt):
-        run_or_exit(
-            receive_on_ledger(
-                ledger_url,
-                account,
-                secret,
-                receive_key=_hex_key(receive_key),
-                http_port=http_port,
-                on_ready=ready,
-                on_payment=paid,
-                stop=stop,
-            )
-        )
-
-
 @click.command("escrow-deposit")
 @click.option("--connector", "connector_url", required=True, help="The connector's API URL.")
 @click.option("--ledger", required=True, help="The ledger's name, e.g. test.xrp.")
@@ -252,4 +203,4 @@ def offledger_pay(
     click.echo(f"paid {amount}; balance {left}")
 
 
-COMMANDS = (pay, receive_escrow, deposit, escrow_connector, offledger)
+COMMANDS = (pay, deposit, escrow_connector, offledger)

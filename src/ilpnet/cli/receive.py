@@ -288,7 +288,7 @@ async def _receive_on_ledger(
     http_port: int | None,
     count: int | None,
 ) -> None:
-    """The same lines as the escrow helper's `receive-escrow` command."""
+    """Fulfil the escrows paid to ACCOUNT, printing each as it arrives."""
     stop = _stop_on_signals()
     got = 0
 

@@ -1,5 +1,5 @@
 """The whole payment from the command line, as a user would: `ilpnet ledger faucet`,
-`ilpnet escrow-connector`, `ilpnet receive-escrow`, `ilpnet pay`, `ilpnet escrow-deposit`,
+`ilpnet escrow-connector`, `ilpnet receive --ledger`, `ilpnet pay`, `ilpnet escrow-deposit`,
 each a real process, on three real ledger processes."""
 
 from __future__ import annotations
@@ -55,8 +55,8 @@ async def test_pay_from_ledger_1_to_ledger_3_from_the_command_line(
         )  # fmt: skip
         assert faucet.returncode == 0, faucet.stderr
         receiver = await asyncio.create_subprocess_exec(
-            *ILPNET, "receive-escrow", "--ledger", ledgers.url("test.usd"),
-            "--account", bob, "--secret", secret_of(bob), "--http-port", "0", "--count", "1",
+            *ILPNET, "receive", "--ledger", ledgers.url("test.usd"),
+            "--account", bob, "--secret", secret_of(bob), "--port", "0", "--count", "1",
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         )  # fmt: skip
         # the receiver's account must exist before it can watch it
