@@ -46,6 +46,7 @@ from rich.table import Table
 from ilpnet.clock import SystemClock
 from ilpnet.crypto.condition import condition_of
 from ilpnet.links.btp import BtpAccount, BtpClientLink, BtpServer
+from ilpnet.node.garbage_collection import tune_for_throughput
 from ilpnet.wire.packet import Fulfill, Prepare, Reject
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -626,6 +627,7 @@ def main() -> None:
         wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
     )
+    tune_for_throughput()  # the load generator's own collector, as in `connector run`
     report = asyncio.run(bench(args))
     if args.json:
         print(json.dumps(report))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 from ilpnet.clock import ManualClock, SystemClock
 from ilpnet.links.deadline import answer_by, sleep_until
@@ -49,3 +50,35 @@ async def test_manual_clock_deadline_and_prompt_answer() -> None:
 async def test_sleep_until_a_past_deadline_returns_at_once() -> None:
     clock = ManualClock()
     await asyncio.wait_for(sleep_until(clock, clock.now() - timedelta(seconds=1)), 1)
+
+
+async def test_nested_deadlines_the_outer_one_decides_and_inner_earlier_ones_still_fire() -> None:
+    clock = SystemClock()
+    outer_deadline = clock.now() + timedelta(seconds=0.05)
+    never = asyncio.Event()
+
+    async def inner(deadline_s: float) -> str:
+        got = await answer_by(clock, clock.now() + timedelta(seconds=deadline_s), never.wait())
+        return "inner timed out" if got is None else "inner answered"
+
+    # same-or-later inner deadline: the outer timer ends the wait, the outer sees None
+    assert await asyncio.wait_for(answer_by(clock, outer_deadline, inner(0.05)), 5) is None
+    # an earlier inner deadline still fires on its own and answers the outer call
+    outer_deadline = clock.now() + timedelta(seconds=5)
+    answer = await asyncio.wait_for(answer_by(clock, outer_deadline, inner(0.01)), 5)
+    assert answer == "inner timed out"
+
+
+async def test_a_task_started_inside_a_deadline_keeps_its_own_timer() -> None:
+    clock = SystemClock()
+    never = asyncio.Event()
+    children: list[asyncio.Future[Any]] = []
+
+    async def start_child() -> bool:
+        # the child task inherits this context (the outer deadline with it), not its timer
+        later = clock.now() + timedelta(seconds=0.05)
+        children.append(asyncio.ensure_future(answer_by(clock, later, never.wait())))
+        return await never.wait()
+
+    assert await answer_by(clock, clock.now() + timedelta(seconds=0.01), start_child()) is None
+    assert await asyncio.wait_for(children[0], 5) is None  # ended by its own timer

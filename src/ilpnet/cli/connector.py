@@ -16,6 +16,7 @@ from ilpnet.node.connector_process import (
     load_node_config,
     run_connector,
 )
+from ilpnet.node.garbage_collection import tune_for_throughput
 
 config_option = click.option(
     "--config",
@@ -52,6 +53,7 @@ def run_command(config_path: Path, log_level: str) -> None:
     configure_logging(log_level)
 
     def ready(node: RunningConnector) -> None:
+        tune_for_throughput()
         admin = f" admin={node.admin_url}" if node.admin_url else ""
         click.echo(f"connector {config.address} listening btp={node.btp_url}{admin}", err=False)
 

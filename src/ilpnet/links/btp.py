@@ -41,6 +41,7 @@ from ilpnet.links.btp_session import (
     TransferReceived,
 )
 from ilpnet.links.deadline import answer_by
+from ilpnet.links.ws_batch import BatchWriter
 from ilpnet.wire.address import validate_address
 from ilpnet.wire.btp import BtpErrorCode, ProtocolData
 from ilpnet.wire.errors import ErrorCode, IlpError
@@ -101,9 +102,20 @@ class _Connection:
         self.session = session
         self.pending: dict[int, asyncio.Future[object]] = {}
         self.alive = True
+        self._batch = BatchWriter.of(ws)
+        self._write_scheduled = False
 
     async def flush(self) -> None:
-        """Write every queued frame; a dead socket ends the connection, never raises."""
+        """Write every queued frame; a dead socket ends the connection, never raises.
+
+        On a plain aiohttp socket the frames go out together at the next turn of the event
+        loop, with those every other task queued meanwhile (one system call for many)."""
+        batch = self._batch
+        if batch is not None and not batch.congested:
+            if not self._write_scheduled and self.alive:
+                self._write_scheduled = True
+                asyncio.get_running_loop().call_soon(self.write_queued)
+            return
         for frame in self.session.data_to_send():
             if not self.alive:
                 return
@@ -113,6 +125,17 @@ class _Connection:
                 self.alive = False
                 log.debug("btp.write_failed", error=str(exc))
                 return
+
+    def write_queued(self) -> None:
+        """Write what is queued now, in one write (the batched path of `flush`)."""
+        self._write_scheduled = False
+        if self._batch is None or not self.alive or not self.session.has_data_to_send:
+            return
+        try:
+            self._batch.write(self.session.data_to_send())
+        except (ConnectionError, RuntimeError) as exc:
+            log.debug("btp.write_failed", error=str(exc))
+            self.fail_pending("peer connection lost while sending")
 
     def fail_pending(self, reason: str) -> None:
         self.alive = False
@@ -273,6 +296,8 @@ class BtpLink:
         task.add_done_callback(self._tasks.discard)
 
     def _detach(self, conn: _Connection, reason: str) -> None:
+        if conn.alive:
+            conn.write_queued()  # what was queued this turn goes out before any close
         if conn.alive or conn.pending:
             conn.fail_pending(reason)
         if self._conn is conn:

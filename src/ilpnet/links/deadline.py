@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
+from contextvars import ContextVar
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ilpnet.clock import Clock, SystemClock
 
@@ -28,9 +29,9 @@ async def answer_by(clock: Clock, deadline: datetime, answer: Awaitable[T]) -> T
     whether the other side keeps working by passing a shielded future). Exceptions of
     `answer` propagate.
     """
-    remaining = (deadline - clock.now()).total_seconds()
     if type(clock) is SystemClock:
-        return await _answer_by_loop_timer(max(remaining, 0.0), answer)
+        return await _answer_by_loop_timer(clock, deadline, answer)
+    remaining = (deadline - clock.now()).total_seconds()
     job = asyncio.ensure_future(answer)
     if remaining <= 0:
         await asyncio.sleep(0)
@@ -50,11 +51,27 @@ async def answer_by(clock: Clock, deadline: datetime, answer: Awaitable[T]) -> T
     return job.result() if finished else None
 
 
-async def _answer_by_loop_timer(remaining: float, answer: Awaitable[T]) -> T | None:
+_ENCLOSING: ContextVar[tuple[asyncio.Task[Any], datetime] | None] = ContextVar(
+    "ilpnet_answer_by_deadline", default=None
+)
+"""The task and deadline of the `answer_by` this code runs inside (real-clock path)."""
+
+
+async def _answer_by_loop_timer(
+    clock: SystemClock, deadline: datetime, answer: Awaitable[T]
+) -> T | None:
     """The real-clock path: one loop timer that cancels this task (lighter than
-    `asyncio.timeout`, which this mirrors, uncancel included)."""
+    `asyncio.timeout`, which this mirrors, uncancel included).
+
+    Inside another `answer_by` of the same task whose deadline comes no later (a
+    connector's send around a link's own wait, both until the Prepare's expiry), the outer
+    timer fires first and decides the outcome anyway, so no second timer is armed."""
     task = asyncio.current_task()
     assert task is not None
+    enclosing = _ENCLOSING.get()
+    if enclosing is not None and enclosing[0] is task and enclosing[1] <= deadline:
+        return await answer
+    remaining = max((deadline - clock.now()).total_seconds(), 0.0)
     fired = False
 
     def expire() -> None:
@@ -63,6 +80,7 @@ async def _answer_by_loop_timer(remaining: float, answer: Awaitable[T]) -> T | N
         task.cancel()
 
     timer = asyncio.get_running_loop().call_later(remaining, expire)
+    scope = _ENCLOSING.set((task, deadline))
     try:
         result = await answer
     except asyncio.CancelledError:
@@ -70,6 +88,7 @@ async def _answer_by_loop_timer(remaining: float, answer: Awaitable[T]) -> T | N
             return None
         raise
     finally:
+        _ENCLOSING.reset(scope)
         timer.cancel()
     if fired:  # the deadline passed, but `answer` swallowed the cancellation and returned
         task.uncancel()
