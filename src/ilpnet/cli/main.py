@@ -5,6 +5,13 @@ from __future__ import annotations
 import click
 
 from ilpnet import __version__
+from ilpnet.cli.connector import connector
+from ilpnet.cli.decode import decode
+from ilpnet.cli.escrow import COMMANDS as ESCROW_COMMANDS
+from ilpnet.cli.ledger import ledger
+from ilpnet.cli.receive import receive
+from ilpnet.cli.send import send
+from ilpnet.cli.up import status, up
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -13,39 +20,13 @@ def cli() -> None:
     """ilpnet: a testnet of testnets, one connected Interledger network on one machine."""
 
 
+for _command in (up, status, send, receive, *ESCROW_COMMANDS, connector, ledger, decode):
+    cli.add_command(_command)
+
+
 def main() -> None:
     cli(auto_envvar_prefix="ILPNET")
 
-
-from ilpnet.cli.up import status, up  # noqa: E402
-
-cli.add_command(up)
-cli.add_command(status)
-
-from ilpnet.cli.ledger import ledger  # noqa: E402
-
-cli.add_command(ledger)
-
-from ilpnet.cli.decode import decode  # noqa: E402
-
-cli.add_command(decode)
-
-from ilpnet.cli.connector import connector  # noqa: E402
-
-cli.add_command(connector)
-
-from ilpnet.cli.escrow import COMMANDS as ESCROW_COMMANDS  # noqa: E402
-
-for _command in ESCROW_COMMANDS:
-    cli.add_command(_command)
-
-from ilpnet.cli.send import send  # noqa: E402
-
-cli.add_command(send)
-
-from ilpnet.cli.receive import receive  # noqa: E402
-
-cli.add_command(receive)
 
 if __name__ == "__main__":
     main()
