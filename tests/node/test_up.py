@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ import redis.asyncio
 
 from ilpnet.web.network_view import NetworkView
 from tests.redis_server import RedisServer
+from tests.web.live import Json, events
 
 pytestmark = pytest.mark.slow
 
@@ -154,6 +155,21 @@ async def get_json(url: str, token: str | None = None) -> Any:
         return await resp.json(content_type=None)
 
 
+def receiver_read(pointer: str) -> Callable[[str, Json], bool]:
+    """Matches the dashboard's picture once it has read this test receiver's /health."""
+
+    def match(kind: str, d: Json) -> bool:
+        if kind == "snapshot":
+            return any(r["pointer"] == pointer and r["reachable"] for r in d["state"]["receivers"])
+        return kind == "receiver" and d["pointer"] == pointer and d["receiver"]["reachable"]
+
+    return match
+
+
+def payment_to(pointer: str) -> Callable[[str, Json], bool]:
+    return lambda kind, d: kind == "payment" and d["payment"]["destination"] == pointer
+
+
 async def balances(network: dict[str, Any]) -> dict[str, dict[str, int]]:
     """Every connector's account balances, from its admin API."""
     found: dict[str, dict[str, int]] = {}
@@ -222,15 +238,39 @@ async def test_a_send_to_another_ledgers_receiver_takes_two_hops(net: UpProcess)
     assert receiver["ledger"] != sender["ledger"]
     assert receiver["connector"] != sender_conn["address"].split(".")[-1]
 
-    code, out = await run_cli(*args)
-    assert code == 0, out
-    assert "complete" in out
-    delivered = re.search(r"delivered\s+([0-9.]+) (\w+)", out)
-    assert delivered is not None, out
+    dashboard = next(p for p in network["parts"] if p["kind"] == "dashboard")
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http,
+        events(http, dashboard["url"]) as stream,
+    ):
+        await stream.until(receiver_read(pointer))  # the dashboard has its baseline
+        received_before = int((await get_json(receiver["health"]))["received"])
 
-    health = await get_json(receiver["health"])
-    assert health["received_formatted"] == f"{delivered[1]} {delivered[2]}"
-    assert int(health["received"]) > 0
+        code, out = await run_cli(*args)
+        assert code == 0, out
+        assert "complete" in out
+        delivered = re.search(r"delivered\s+([0-9.]+) (\w+)", out)
+        assert delivered is not None, out
+
+        health = await get_json(receiver["health"])
+        assert health["received_formatted"] == f"{delivered[1]} {delivered[2]}"
+        assert int(health["received"]) > 0
+        # ... and the dashboard lists it: a payment to the receiver (one row per poll of
+        # its /health that saw money arrive), through its connector, of what it received
+        expected = int(health["received"]) - received_before
+        assert expected > 0
+        rows: list[Json] = []
+        while sum(int(r["delivered"]) for r in rows) < expected:
+            delta = await stream.until(payment_to(pointer), 10)
+            rows.append(delta["payment"])
+        assert sum(int(r["delivered"]) for r in rows) == expected
+        for row in rows:
+            assert row["state"] == "fulfilled"
+            assert row["destination_ledger"] == receiver["ledger"]
+            assert row["path"] == [
+                f"connector:{receiver['connector']}",
+                f"ledger:{receiver['ledger']}",
+            ]
 
     after = await balances(network)
     # Both connectors moved money over their BTP peering: the payment took two hops.

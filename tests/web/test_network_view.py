@@ -25,6 +25,15 @@ def test_reads_what_ilpnet_up_writes(tmp_path: Path) -> None:
         ledger = view.ledgers[key]
         assert (ledger.name, ledger.asset, ledger.scale) == (spec.name, spec.asset, spec.scale)
         assert ledger.url.startswith("http://127.0.0.1:")
+    by_pointer = {r["pointer"]: r for r in described["receivers"]}
+    assert len(view.receivers) == len(by_pointer) > 0
+    for receiver in view.receivers:
+        written = by_pointer[receiver.pointer]
+        assert receiver.health_url == written["health"]
+        assert receiver.health_url.startswith("http://127.0.0.1:")
+        assert receiver.health_url.endswith("/health")
+        assert receiver.connector == written["connector"]
+        assert receiver.connector in view.connectors
 
 
 def test_reads_connectors_and_receivers_and_keeps_tokens_private() -> None:
@@ -53,6 +62,7 @@ def test_reads_connectors_and_receivers_and_keeps_tokens_private() -> None:
     assert alice.peers == ("bob",)
     assert view.ledgers["xrp"].url == "http://127.0.0.1:7700"
     assert view.receivers[0].pointer == "$127.0.0.1:7804/xrp"
+    assert (view.receivers[0].health_url, view.receivers[0].connector) == ("", "")  # optional
     public = json.dumps(view.to_json())
     assert "hunter2" not in public
     assert "hunter2" not in repr(view)

@@ -89,7 +89,7 @@ class Dashboard:
         self.pool = LedgerPool()
         self.state = LiveState(network)
         self.payer = payer_factory(network, self.pool, clock, wallet)
-        self.watcher = NetworkWatcher(network, self.state, wallet, self.pool, intervals)
+        self.watcher = NetworkWatcher(network, self.state, wallet, self.pool, intervals, clock)
 
     async def start(self) -> None:
         self.watcher.start()
@@ -107,7 +107,9 @@ class Dashboard:
         self.network = network
         self.state.reset(network)
         self.payer = self.payer_factory(network, self.pool, self.clock, self.wallet)
-        self.watcher = NetworkWatcher(network, self.state, self.wallet, self.pool, self.intervals)
+        self.watcher = NetworkWatcher(
+            network, self.state, self.wallet, self.pool, self.intervals, self.clock
+        )
         self.watcher.start()
         log.info("dashboard.network_changed", ledgers=len(network.ledgers))
 

@@ -2,8 +2,8 @@
 
 Every change goes through `LiveState`, which updates its JSON-able picture of the
 network and queues a delta for every subscriber (one per open page). A page first gets
-the whole picture (`snapshot`), then deltas: `ledger`, `connector`, `payment`, and
-`payments` (the whole list, when entries were folded together).
+the whole picture (`snapshot`), then deltas: `ledger`, `connector`, `receiver`, `payment`,
+and `payments` (the whole list, when entries were folded together).
 """
 
 from __future__ import annotations
@@ -91,6 +91,10 @@ class LiveState:
             }
             for name, view in network.connectors.items()
         }
+        self._receivers: dict[str, Json] = {
+            view.pointer: {**view.to_json(), "reachable": None, "error": "", "received": None}
+            for view in network.receivers
+        }
         self._broadcast({"type": "snapshot", "state": self.snapshot()})
 
     def snapshot(self) -> Json:
@@ -99,7 +103,7 @@ class LiveState:
             "version": self.version,
             "ledgers": self._ledgers,
             "connectors": self._connectors,
-            "receivers": [r.to_json() for r in self.network.receivers],
+            "receivers": list(self._receivers.values()),
             "payments": [p.to_json() for p in self._payments],
             "counts": dict(self._counts),
         }
@@ -135,6 +139,18 @@ class LiveState:
             return
         self._connectors[name] = merged
         self._broadcast({"type": "connector", "name": name, "connector": merged})
+
+    def update_receiver(self, pointer: str, **changes: Any) -> None:
+        """Merge `changes` (reachable, error, received, asset) into the test receiver with
+        this pointer; a delta goes out only when something changed."""
+        current = self._receivers.get(pointer)
+        if current is None:
+            return
+        merged = {**current, **changes}
+        if merged == current:
+            return
+        self._receivers[pointer] = merged
+        self._broadcast({"type": "receiver", "pointer": pointer, "receiver": merged})
 
     def has_payment(self, ledger: str, payment_id: str) -> bool:
         return any(p.id == payment_id and p.source_ledger == ledger for p in self._payments)

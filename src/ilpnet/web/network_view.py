@@ -11,7 +11,8 @@ The dict has the shape of the `network.json` that `ilpnet up` writes:
                               "ledgers": ["xrp"],
                               "peers": ["bob"]}},
      "receivers": [{"ledger": "xrp", "pointer": "$127.0.0.1:7710/xrp",
-                    "account": "receiver", "secret": "..."}]}
+                    "account": "receiver", "secret": "...", "connector": "alice",
+                    "health": "http://127.0.0.1:7710/health"}]}
 
 Only `ledgers` is required; unknown keys are ignored so the file can grow.
 """
@@ -77,15 +78,24 @@ class ConnectorView:
 
 @dataclass(frozen=True, slots=True)
 class ReceiverView:
-    """A test receiver: a payment pointer, and optionally its ledger account to watch."""
+    """A test receiver: a payment pointer, and optionally its ledger account to watch, the
+    connector it is a child of, and its `GET /health` URL (which tells what it received)."""
 
     ledger: str
     pointer: str
     account: str = ""
     secret: str = field(default="", repr=False)
+    connector: str = ""
+    health_url: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"ledger": self.ledger, "pointer": self.pointer, "account": self.account}
+        return {
+            "ledger": self.ledger,
+            "pointer": self.pointer,
+            "account": self.account,
+            "connector": self.connector,
+            "health": self.health_url,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,4 +215,6 @@ def _receiver(raw: Mapping[str, Any], index: int) -> ReceiverView:
         pointer=_text(raw, "pointer", where),
         account=_text(raw, "account", where, required=False),
         secret=_text(raw, "secret", where, required=False),
+        connector=_text(raw, "connector", where, required=False),
+        health_url=_text(raw, "health", where, required=False),
     )

@@ -64,7 +64,7 @@ class Payment:
     path: tuple[str, ...] = ()
     fee: int = 0
     error: str = ""
-    origin: str = "dashboard"  # or "ledger" (seen in a ledger notification)
+    origin: str = "dashboard"  # or "ledger" (a ledger notification), "receiver" (its /health)
 
     @property
     def millis(self) -> int:

@@ -4,7 +4,9 @@ Per ledger: health and books (re-read when a watched account's notification says
 something happened, and every `ledger_interval` seconds for activity nobody watches).
 Per account the dashboard holds credentials for: the ledger's notification WebSocket
 (`LedgerClient.subscribe`); each transfer shows up as a payment. Per connector: its
-admin API every `connector_interval` seconds (it has no push).
+admin API every `connector_interval` seconds (it has no push). Per test receiver with a
+health URL: its `/health` at the same interval; each rise of its received total shows up
+as a payment (`ReceiverTally`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import aiohttp
 import structlog
 
 from ilpnet.app.escrow_receiver import EscrowReceiver
+from ilpnet.clock import Clock, SystemClock
 from ilpnet.ledger.errors import LedgerError
 from ilpnet.ledger.models import EscrowState, Event, EventType
 from ilpnet.web.connector_admin import AdminUnavailable, ConnectorAdminClient
@@ -26,11 +29,14 @@ from ilpnet.web.ledger_pool import LedgerPool
 from ilpnet.web.live_state import LiveState
 from ilpnet.web.network_view import NetworkView
 from ilpnet.web.payer import Payment, account_node, ledger_node
+from ilpnet.web.receiver_tally import HealthError, ReceiverTally, ReceiverTotals
 from ilpnet.web.wallet import Credentials, Wallet
 
 log = structlog.get_logger(__name__)
 
 NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
+RECEIVER_TIMEOUT_S = 2.0
+"""Bound on one `/health` read of a test receiver (one that hangs is read again later)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +103,10 @@ class NetworkWatcher:
         wallet: Wallet,
         pool: LedgerPool,
         intervals: WatchIntervals,
+        clock: Clock | None = None,
     ) -> None:
         self.network = network
+        self.clock = clock or SystemClock()
         self.state = state
         self.wallet = wallet
         self.pool = pool
@@ -123,6 +131,10 @@ class NetworkWatcher:
         for name, view in self.network.connectors.items():
             if view.admin_url:
                 self._spawn(self._watch_connector(name), f"connector:{name}")
+        for receiver in self.network.receivers:
+            if receiver.health_url:
+                tally = ReceiverTally(receiver, self.network.ledgers.get(receiver.ledger))
+                self._spawn(self._watch_receiver(tally), f"receiver-health:{receiver.pointer}")
 
     async def stop(self) -> None:
         tasks = list(self._tasks)
@@ -222,4 +234,35 @@ class NetworkWatcher:
             except AdminUnavailable as exc:
                 facts = {"reachable": False, "error": str(exc)}
             self.state.update_connector(name, **facts)
+            await asyncio.sleep(self.intervals.connector)
+
+    async def read_receiver(self, tally: ReceiverTally) -> None:
+        """Read one receiver's `/health`; a rise of its total becomes a payment. A receiver
+        that is down or answers nonsense is skipped this round (and logged)."""
+        url = tally.receiver.health_url
+        try:
+            async with self.pool.session.get(
+                url, timeout=aiohttp.ClientTimeout(total=RECEIVER_TIMEOUT_S)
+            ) as response:
+                if response.status != 200:
+                    raise HealthError(f"HTTP {response.status}")
+                totals = ReceiverTotals.from_json(await response.json(content_type=None))
+        except (HealthError, ValueError, *NETWORK_ERRORS) as exc:
+            error = str(exc) or type(exc).__name__
+            self.state.update_receiver(tally.receiver.pointer, reachable=False, error=error)
+            return
+        payment = tally.observe(totals, self.clock.now())
+        if payment is not None:
+            self.state.add_payment(payment)
+        self.state.update_receiver(
+            tally.receiver.pointer,
+            reachable=True,
+            error="",
+            received=str(totals.received),
+            asset={"code": totals.asset_code, "scale": totals.asset_scale},
+        )
+
+    async def _watch_receiver(self, tally: ReceiverTally) -> None:
+        while True:
+            await self.read_receiver(tally)
             await asyncio.sleep(self.intervals.connector)

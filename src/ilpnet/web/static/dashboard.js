@@ -303,7 +303,8 @@ function paymentRow(p, fresh) {
   if (p.error) result.append(h("div", { class: "err", text: p.error }));
   return h("tr", { "data-payment-id": p.id, class: fresh ? "fresh" : null },
     h("td", { text: when.toLocaleTimeString() }),
-    h("td", { text: `${p.source_account}@${asset(p.source_ledger)}` }),
+    // a payment seen at a test receiver: STREAM does not say who sent it
+    h("td", { text: p.source_account ? `${p.source_account}@${asset(p.source_ledger)}` : "ILP sender" }),
     h("td", { text: dest }),
     h("td", { class: "num", text: money(p.amount, p.source_ledger) }),
     h("td", {}, path),
