@@ -8,12 +8,17 @@ Run it by hand too: `python -m tests.interop.npm_reference`.
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import json
+import os
 import shutil
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -87,3 +92,39 @@ if __name__ == "__main__":
     problem = install_npm_packages(BTP_PACKAGES)
     print(problem or f"installed {', '.join(BTP_PACKAGES)} into {PREFIX}")
     sys.exit(1 if problem else 0)
+
+
+NODE_WAIT_S = 60.0  # node start-up is slow on a loaded machine
+
+
+@asynccontextmanager
+async def node_script(
+    node_modules: Path, script: Path, *args: str
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """Run `node script args…` with the installed packages on NODE_PATH; killed on exit."""
+    proc = await asyncio.create_subprocess_exec(
+        "node",
+        str(script),
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "NODE_PATH": str(node_modules)},
+    )
+    try:
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def read_json_line(proc: asyncio.subprocess.Process, wait: float = NODE_WAIT_S) -> Any:
+    """The next line the script prints, as JSON; its stderr if it exits instead."""
+    assert proc.stdout is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), wait)
+    if not line:
+        assert proc.stderr is not None
+        err = await proc.stderr.read()
+        raise AssertionError(f"node exited early: {err.decode(errors='replace')[-2000:]}")
+    return json.loads(line)

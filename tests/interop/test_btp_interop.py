@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -23,7 +21,7 @@ from ilpnet.links.btp import (
     BtpServer,
 )
 from ilpnet.wire.packet import Fulfill, Prepare, Reject
-from tests.interop.npm_reference import JS_DIR, require_npm_packages
+from tests.interop.npm_reference import JS_DIR, node_script, read_json_line, require_npm_packages
 
 pytestmark = pytest.mark.interop
 
@@ -39,31 +37,8 @@ def node_modules() -> Path:
 async def node(
     node_modules: Path, script: str, *args: str
 ) -> AsyncIterator[asyncio.subprocess.Process]:
-    proc = await asyncio.create_subprocess_exec(
-        "node",
-        str(JS_DIR / script),
-        *args,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "NODE_PATH": str(node_modules)},
-    )
-    try:
+    async with node_script(node_modules, JS_DIR / script, *args) as proc:
         yield proc
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-
-
-async def read_json_line(proc: asyncio.subprocess.Process) -> Any:
-    assert proc.stdout is not None
-    line = await asyncio.wait_for(proc.stdout.readline(), WAIT)
-    if not line:
-        assert proc.stderr is not None
-        err = await proc.stderr.read()
-        raise AssertionError(f"node exited early: {err.decode(errors='replace')}")
-    return json.loads(line)
 
 
 async def test_js_child_and_our_server_fulfil_each_others_prepares(node_modules: Path) -> None:

@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -29,7 +26,7 @@ from ilpnet.connector.rates import Rates
 from ilpnet.connector.store.memory import MemoryStore
 from ilpnet.links.btp import BtpAccount, BtpClientLink, BtpServer
 from ilpnet.links.ildcp import fetch_config
-from tests.interop.npm_reference import require_npm_packages
+from tests.interop.npm_reference import node_script, read_json_line, require_npm_packages
 
 pytestmark = pytest.mark.interop
 
@@ -87,31 +84,8 @@ async def hub() -> AsyncIterator[Hub]:
 async def node(
     node_modules: Path, script: str, *args: str
 ) -> AsyncIterator[asyncio.subprocess.Process]:
-    proc = await asyncio.create_subprocess_exec(
-        "node",
-        str(JS / script),
-        *args,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "NODE_PATH": str(node_modules)},
-    )
-    try:
+    async with node_script(node_modules, JS / script, *args) as proc:
         yield proc
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-
-
-async def read_json_line(proc: asyncio.subprocess.Process) -> Any:
-    assert proc.stdout is not None
-    line = await asyncio.wait_for(proc.stdout.readline(), WAIT)
-    if not line:
-        assert proc.stderr is not None
-        err = await proc.stderr.read()
-        raise AssertionError(f"node exited early: {err.decode(errors='replace')[-2000:]}")
-    return json.loads(line)
 
 
 async def test_js_sender_pays_our_receiver(node_modules: Path, hub: Hub) -> None:
