@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ilpnet.cli.options import log_level_option
 from ilpnet.connector.config import ConfigError
 from ilpnet.node.connector_process import (
     NodeConfig,
@@ -41,12 +42,7 @@ def connector() -> None:
 
 @connector.command("run")
 @config_option
-@click.option(
-    "--log-level",
-    type=click.Choice(["debug", "info", "warning", "error"]),
-    default="info",
-    show_default=True,
-)
+@log_level_option("info")
 def run_command(config_path: Path, log_level: str) -> None:
     """Run the connector until SIGINT or SIGTERM."""
     config = _load(config_path)

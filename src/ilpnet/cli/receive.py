@@ -20,6 +20,7 @@ from ilpnet.app.escrow_receiver import EscrowReceiver, Received, receive_on_ledg
 from ilpnet.app.receiver import Receiver, serve_receiver
 from ilpnet.app.stream.connection import AssetDetails, ConnectionClosed, MoneyReceived
 from ilpnet.app.stream.server import ServerEvent
+from ilpnet.cli.options import connect_timeout_option, log_level_option
 from ilpnet.ledger.errors import LedgerError
 from ilpnet.links.btp import BtpAuthError, BtpClientLink
 from ilpnet.node.connector_process import configure_logging
@@ -138,20 +139,8 @@ def _packets(count: int) -> str:
     default=None,
     help="With --ledger: the receive key, 64 hex digits (default: derived from the secret).",
 )
-@click.option(
-    "--connect-timeout",
-    type=click.FloatRange(min=0.1),
-    default=30.0,
-    show_default=True,
-    help="Give up when the connector does not accept us within this many seconds.",
-)
-@click.option(
-    "--log-level",
-    type=click.Choice(["debug", "info", "warning", "error"]),
-    default="error",
-    show_default=True,
-    help="Library log lines (JSON, on stderr) at this level and above.",
-)
+@connect_timeout_option(30.0)
+@log_level_option("error")
 def receive(
     connector: str | None,
     token: str,

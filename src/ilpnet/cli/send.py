@@ -26,6 +26,7 @@ from ilpnet.app.spsp import endpoint_url
 from ilpnet.app.stream.client import DEFAULT_SLIPPAGE, IDLE_TIMEOUT_S
 from ilpnet.app.stream.connection import AssetDetails
 from ilpnet.app.stream.errors import PaymentError, PaymentReceipt
+from ilpnet.cli.options import connect_timeout_option, log_level_option
 from ilpnet.links.btp import BtpAuthError, BtpClientLink
 from ilpnet.node.connector_process import configure_logging
 from ilpnet.wire.errors import IlpError
@@ -158,20 +159,8 @@ def _amount(text: str, asset_amount: bool) -> tuple[int, Decimal | None]:
     show_default=True,
     help="Give up when nothing is fulfilled for this many seconds.",
 )
-@click.option(
-    "--connect-timeout",
-    type=click.FloatRange(min=0.1),
-    default=10.0,
-    show_default=True,
-    help="Give up when the connector does not accept us within this many seconds.",
-)
-@click.option(
-    "--log-level",
-    type=click.Choice(["debug", "info", "warning", "error"]),
-    default="error",
-    show_default=True,
-    help="Library log lines (JSON, on stderr) at this level and above.",
-)
+@connect_timeout_option(10.0)
+@log_level_option("error")
 def send(
     pointer: str,
     amount: str,
