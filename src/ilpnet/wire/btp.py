@@ -204,10 +204,10 @@ def _envelope(kind: BtpType, request_id: int, content: bytes) -> bytes:
 
 
 @dataclass(frozen=True, slots=True)
-class Response:
-    """Success answer to a request, same requestId."""
+class _EntriesOnly:
+    """A packet that is a request id and protocol-data entries, nothing else."""
 
-    TYPE: ClassVar[BtpType] = BtpType.RESPONSE
+    TYPE: ClassVar[BtpType]
     request_id: int
     protocol_data: tuple[ProtocolData, ...] = ()
 
@@ -224,6 +224,13 @@ class Response:
     @classmethod
     def _read(cls, request_id: int, r: Reader) -> Self:
         return cls(request_id, _read_entries(r))
+
+
+@dataclass(frozen=True, slots=True)
+class Response(_EntriesOnly):
+    """Success answer to a request, same requestId."""
+
+    TYPE: ClassVar[BtpType] = BtpType.RESPONSE
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,26 +389,10 @@ class LegacyReject:
 
 
 @dataclass(frozen=True, slots=True)
-class Message:
+class Message(_EntriesOnly):
     """A generic request; its primary entry (`ilp`, `auth`, ...) says what is asked."""
 
     TYPE: ClassVar[BtpType] = BtpType.MESSAGE
-    request_id: int
-    protocol_data: tuple[ProtocolData, ...] = ()
-
-    def __post_init__(self) -> None:
-        _check_common(self.request_id, self.protocol_data)
-
-    def encode(self) -> bytes:
-        return _envelope(self.TYPE, self.request_id, _encode_entries(self.protocol_data))
-
-    @classmethod
-    def decode(cls, raw: bytes) -> Self:
-        return _decode_as(cls, raw)
-
-    @classmethod
-    def _read(cls, request_id: int, r: Reader) -> Self:
-        return cls(request_id, _read_entries(r))
 
 
 @dataclass(frozen=True, slots=True)
@@ -445,7 +436,7 @@ _PACKET_CLASSES: dict[int, type[BtpPacket]] = {
     cls.TYPE: cls
     for cls in (Response, Error, LegacyPrepare, LegacyFulfill, LegacyReject, Message, Transfer)
 }
-_P = TypeVar("_P", bound=BtpPacket)
+_P = TypeVar("_P", bound="BtpPacket | _EntriesOnly")
 REQUEST_TYPES = frozenset(
     {BtpType.MESSAGE, BtpType.TRANSFER, BtpType.PREPARE, BtpType.FULFILL, BtpType.REJECT}
 )
