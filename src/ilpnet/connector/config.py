@@ -55,7 +55,7 @@ from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Self, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -234,26 +234,39 @@ def _where(loc: tuple[int | str, ...], message: str) -> str:
     return f"{path}: {message}" if path else message
 
 
-def parse_config(text: str, source: str = "<config>") -> ConnectorConfig:
-    """Parse and check TOML text; every problem raises ConfigError naming the key."""
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def parse_toml_model(model: type[_Model], text: str, source: str = "<config>") -> _Model:
+    """Parse TOML text into `model`; every problem raises ConfigError naming the key."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
     try:
-        return ConnectorConfig.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
         err = exc.errors()[0]
         message = str(err["msg"]).removeprefix("Value error, ")
         raise ConfigError(f"{source}: {_where(tuple(err['loc']), message)}") from None
 
 
-def load_config(path: Path) -> ConnectorConfig:
+def load_toml_model(model: type[_Model], path: Path) -> _Model:
+    """`parse_toml_model` on a file; an unreadable file is one ConfigError line."""
     try:
         text = path.read_text()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    return parse_config(text, str(path))
+    return parse_toml_model(model, text, str(path))
+
+
+def parse_config(text: str, source: str = "<config>") -> ConnectorConfig:
+    """Parse and check TOML text; every problem raises ConfigError naming the key."""
+    return parse_toml_model(ConnectorConfig, text, source)
+
+
+def load_config(path: Path) -> ConnectorConfig:
+    return load_toml_model(ConnectorConfig, path)
 
 
 def connector_from_config(

@@ -33,7 +33,6 @@ import logging
 import signal
 import sqlite3
 import sys
-import tomllib
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -51,10 +50,10 @@ from ilpnet.clock import Clock, SystemClock
 from ilpnet.connector.accounts import Relation
 from ilpnet.connector.admin import AdminServer, start_admin
 from ilpnet.connector.config import (
-    ConfigError,
     ConnectorConfig,
-    _where,
     connector_from_config,
+    load_toml_model,
+    parse_toml_model,
 )
 from ilpnet.connector.connector import Connector
 from ilpnet.connector.metrics import ConnectorMetrics
@@ -215,24 +214,11 @@ class NodeConfig(ConnectorConfig):
 
 def parse_node_config(text: str, source: str = "<config>") -> NodeConfig:
     """Parse and check a connector process's TOML; problems raise ConfigError naming the key."""
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
-    try:
-        return NodeConfig.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        message = str(err["msg"]).removeprefix("Value error, ")
-        raise ConfigError(f"{source}: {_where(tuple(err['loc']), message)}") from None
+    return parse_toml_model(NodeConfig, text, source)
 
 
 def load_node_config(path: Path) -> NodeConfig:
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    return parse_node_config(text, str(path))
+    return load_toml_model(NodeConfig, path)
 
 
 class NodeStartError(Exception):
