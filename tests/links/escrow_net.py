@@ -19,11 +19,8 @@ from pathlib import Path
 import pytest
 
 from ilpnet.clock import SystemClock
-from ilpnet.connector.escrow_service import (
-    EscrowConnector,
-    EscrowConnectorConfig,
-    LedgerAccountConfig,
-)
+from ilpnet.connector.escrow_ledgers import LedgerAccountConfig
+from ilpnet.connector.escrow_service import EscrowConnector, EscrowConnectorConfig
 from ilpnet.ledger.client import LedgerClient
 from ilpnet.ledger.models import Books, Escrow, EscrowState
 from ilpnet.wire.packet import Prepare

@@ -67,6 +67,7 @@ def test_a_line_of_three_gets_routes_for_two_hops_and_matching_tokens(tmp_path: 
     topo = parse_topology(LINE, "line.toml")
     ports = {f"connector:{n}": 9000 + i for i, n in enumerate("abc")}
     ports |= {f"connector:{n}:admin": 9100 + i for i, n in enumerate("abc")}
+    ports["ledger:a"] = 9200
     book = SecretBook(tmp_path / "secrets.json")
     configs = {n: connector_config(topo, n, tmp_path, ports, book)[0] for n in "abc"}
     routes = {n: {r["prefix"]: r["account"] for r in c["routes"]} for n, c in configs.items()}
@@ -79,7 +80,26 @@ def test_a_line_of_three_gets_routes_for_two_hops_and_matching_tokens(tmp_path: 
     b_hears_a = configs["b"]["accounts"]["a"]["link"]
     assert a_dials_b["kind"] == "btp-client"
     assert a_dials_b["url"] == "ws://127.0.0.1:9001"
-    assert b_hears_a == {"kind": "btp-server", "token": a_dials_b["token"], "username": "a"}
+    assert b_hears_a == {
+        "kind": "btp-server",
+        "token": a_dials_b["token"],
+        "username": "a",
+        "public_url": "http://127.0.0.1:9000",  # a's public API, for quotes through a
+    }
+    assert a_dials_b["public_url"] == "http://127.0.0.1:9001"
+    # a and c hold accounts on ledger a (each its own, funded from the faucet); b holds none
+    on_ledger = {n: c["accounts"].get("ledger-a", {}).get("link") for n, c in configs.items()}
+    assert on_ledger["b"] is None
+    for n in "ac":
+        link = on_ledger[n]
+        assert link is not None
+        assert (link["kind"], link["url"], link["account"]) == (
+            "ledger-escrow",
+            "http://127.0.0.1:9200",
+            n,
+        )
+        assert link["fund"] == 1000 * 10**6
+    assert on_ledger["a"]["secret"] != on_ledger["c"]["secret"]
     assert configs["b"]["accounts"]["c"]["asset_code"] == "XRP"
     assert configs["c"]["store"] == "redis://127.0.0.1:6390/0?prefix=ilpnet-c"
     assert configs["a"]["store"].startswith("sqlite:///")

@@ -198,7 +198,11 @@ async def test_the_default_network_comes_up_whole(net: UpProcess) -> None:
     assert net.wait_for("is up") < READY_WITHIN
     network = net.network()
     kinds = sorted(p["kind"] for p in network["parts"])
-    assert kinds == ["connector"] * 2 + ["dashboard"] + ["ledger"] * 3 + ["receiver"] * 3
+    assert (
+        kinds
+        == (["connector"] * 2 + ["dashboard"] + ["ledger"] * 3 + ["ledger-receiver"] * 3)
+        + ["receiver"] * 3
+    )
     ports = [int(p["health"].split(":")[2].split("/")[0]) for p in network["parts"]]
     assert len(set(ports)) == len(ports)
 
@@ -280,13 +284,92 @@ async def test_a_send_to_another_ledgers_receiver_takes_two_hops(net: UpProcess)
 
     code, out = await run_cli("status", "--state-dir", str(net.state_dir))
     assert code == 0, out
-    assert out.count(" ok ") == 9, out
+    assert out.count(" ok ") == 12, out
     assert "test.alpha; links up: beta" in out
     assert f"received {health['received_formatted']}" in out
     assert "connector alpha (test.alpha)" in out
     assert "connector beta (test.beta)" in out
     assert "test.beta -> beta" in out
     assert "test.alpha -> alpha" in out
+
+
+def suggested_pay(up: UpProcess) -> list[list[str]]:
+    """The faucet and `ilpnet pay` lines printed for an on-ledger payment, as arguments."""
+    start = next(i for i, line in enumerate(up.lines) if line.startswith("or on the ledgers"))
+    return [shlex.split(line)[1:] for line in up.lines[start + 1 : start + 3]]
+
+
+async def ledger_books_balance(network: dict[str, Any]) -> None:
+    for key, ledger in network["ledgers"].items():
+        books = await get_json(f"{ledger['url']}/books")
+        assert books["balanced"], (key, books)
+
+
+async def test_money_moves_on_the_ledgers_from_one_to_another(net: UpProcess) -> None:
+    """The printed on-ledger payment: an XRP ledger account escrows to alpha, alpha pays
+    beta over BTP, beta escrows to the BTC ledger's receiver; then the same through the
+    dashboard's send form, between two accounts it holds."""
+    net.wait_for("is up")
+    network = net.network()
+    faucet, pay = suggested_pay(net)
+    assert pay[0] == "pay"
+    to = pay[pay.index("--to") + 1]
+    receiver = next(r for r in network["ledger_receivers"] if r["invoice_url"] == to)
+    before = await balances(network)
+    code, out = await run_cli(*faucet)
+    assert code == 0, out
+    code, out = await run_cli(*pay)
+    assert code == 0, out
+    assert "fulfilled" in out
+    assert "delivered about" in out  # the last escrow was beta's: as quoted
+    health = await get_json(receiver["health"])
+    assert health["received"] == 1
+    got = int(health["total"])
+    assert got > 0
+    after = await balances(network)
+    source = pay[pay.index("--from-ledger") + 1]
+    src_key = next(k for k, lg in network["ledgers"].items() if lg["url"] == source)
+    sent = int(pay[-1])
+    assert after["alpha"][f"ledger-{src_key}"] - before["alpha"][f"ledger-{src_key}"] == sent
+    assert (
+        after["beta"][f"ledger-{receiver['ledger']}"]
+        - before["beta"][f"ledger-{receiver['ledger']}"]
+        == -got
+    )
+    assert after["alpha"]["beta"] < before["alpha"]["beta"]  # alpha paid beta over BTP
+    await ledger_books_balance(network)
+
+    dashboard = next(p for p in network["parts"] if p["kind"] == "dashboard")["url"]
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
+        for ledger, who, amount in (("xrp", "dora", "10"), ("btc", "ezra", "0.001")):
+            async with http.post(
+                f"{dashboard}/api/faucet", json={"ledger": ledger, "account": who, "amount": amount}
+            ) as resp:
+                assert resp.status == 200, await resp.text()
+        async with http.post(
+            f"{dashboard}/api/send",
+            json={
+                "ledger": "xrp",
+                "account": "dora",
+                "to_ledger": "btc",
+                "to": "ezra",
+                "amount": "2",
+            },
+        ) as resp:
+            answer = await resp.json()
+            assert resp.status == 200, answer
+    payment = answer["payment"]
+    assert payment["state"] == "fulfilled", payment
+    assert payment["path"] == [
+        "account:xrp/dora",
+        "ledger:xrp",
+        "connector:alpha",
+        "connector:beta",
+        "ledger:btc",
+        "account:btc/ezra",
+    ]
+    assert int(payment["delivered"]) > 0
+    await ledger_books_balance(network)
 
 
 async def test_a_crashed_connector_is_restarted_and_pays_again(net: UpProcess) -> None:

@@ -24,7 +24,7 @@ ASSETS = {"xrp": ("XRP", 6), "eth": ("ETH", 9), "usd": ("USD", 2)}
 @pytest.fixture
 async def public_url(connector: EscrowConnector) -> AsyncIterator[str]:
     app = web.Application()
-    add_public_routes(app, connector)
+    add_public_routes(app, connector.ledgers)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -13,6 +13,7 @@ How a sender gets a condition the receiver can fulfil:
 * **Invoice** (SPSP-like): `EscrowReceiver` with an HTTP port answers ``GET /invoice`` with
   ``{"destination", "payment_id", "condition", "data"}`` for a fresh ``pid``; the sender
   passes that URL as the destination (``ilpnet pay --to http://host:port/invoice``).
+  The same port answers ``GET /health`` with what the receiver fulfilled so far.
 
 Either way only the receiver's escrow can be fulfilled with the preimage, and the ledger
 only lets the escrow's receiver fulfil it.
@@ -113,6 +114,7 @@ class EscrowReceiver:
         if http_port is not None:
             app = web.Application()
             app.router.add_get("/invoice", self._invoice)
+            app.router.add_get("/health", self._health)
             self._runner = web.AppRunner(app, access_log=None)
             await self._runner.setup()
             site = web.TCPSite(self._runner, host, http_port)
@@ -136,6 +138,21 @@ class EscrowReceiver:
 
     async def _invoice(self, request: web.Request) -> web.Response:
         return web.json_response(self.invoice().to_json())
+
+    async def _health(self, request: web.Request) -> web.Response:
+        """Up, where, and what this process fulfilled (the latest 50 payments)."""
+        return web.json_response(
+            {
+                "status": "ok",
+                "address": self.address,
+                "received": len(self.received),
+                "total": str(sum(r.amount for r in self.received)),
+                "payments": [
+                    {"escrow": r.escrow_id, "amount": str(r.amount), "sender": r.sender}
+                    for r in self.received[-50:]
+                ],
+            }
+        )
 
     async def wait_received(self, count: int) -> list[Received]:
         """Return once `count` escrows were fulfilled (callers bound it with a timeout)."""

@@ -91,6 +91,9 @@ class Receipt:
     fees: int
     """What the source ledger charged the sender for its escrow (source units)."""
     seconds: float
+    delivered_exact: bool = True
+    """False when a later connector paid the receiver: `delivered` is then as quoted (the
+    first connector does not see the last escrow; the receiver does)."""
 
     @property
     def rate(self) -> Fraction:
@@ -278,6 +281,7 @@ async def pay_from_ledger(
                 charge,
             )
         out = status.get("outgoing") or {}
+        exact = "amount" in out
         say("fulfilled")
         return Receipt(
             escrow_id=escrow.id,
@@ -286,9 +290,10 @@ async def pay_from_ledger(
             sent=q.source_amount,
             destination_asset=q.destination_asset,
             destination_scale=q.destination_scale,
-            delivered=int(out.get("amount", "0")),
+            delivered=int(out["amount"]) if exact else q.destination_amount,
             fees=escrow.fee,
             seconds=clock.monotonic() - started,
+            delivered_exact=exact,
         )
 
 

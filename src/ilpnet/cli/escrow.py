@@ -116,10 +116,11 @@ def pay(
             progress=progress,
         )
     )
+    about, quoted = ("", "") if receipt.delivered_exact else ("about ", " (as quoted)")
     click.echo(
         f"receipt: sent {_units(receipt.sent, receipt.source_scale)} {receipt.source_asset}, "
-        f"delivered {_units(receipt.delivered, receipt.destination_scale)} "
-        f"{receipt.destination_asset}, rate {_rate(receipt.rate)} "
+        f"delivered {about}{_units(receipt.delivered, receipt.destination_scale)} "
+        f"{receipt.destination_asset}{quoted}, rate {_rate(receipt.rate)} "
         f"{receipt.destination_asset}/{receipt.source_asset}, "
         f"fees {_units(receipt.fees, receipt.source_scale)} {receipt.source_asset}, "
         f"time {receipt.seconds:.2f} s, escrow {receipt.escrow_id}"

@@ -45,6 +45,9 @@ def _ready_table(plan: NetworkPlan) -> Table:
             receiver = receivers[part.name]
             asset = plan.topology.ledgers[receiver.ledger].asset
             hint = f"pay it: test receiver in {asset} at {receiver.address}"
+        elif part.kind == "ledger-receiver":
+            key = part.name.split(":", 1)[1]
+            hint = f"pay it on {key}: invoices here (`ilpnet pay --to {part.url}`)"
         elif part.kind == "dashboard":
             hint = "open in a browser: live graph, faucet and send forms"
         table.add_row(part.name, part.url, hint)
@@ -62,6 +65,23 @@ def suggested_send(plan: NetworkPlan) -> str | None:
         f"ilpnet send --insecure-http '{receiver.pointer}' {amount} "
         f"--connector {conn.btp_url} --token {sender.token}"
     )
+
+
+def suggested_pay(plan: NetworkPlan) -> list[str]:
+    """Commands a user can paste to pay on-ledger: fund an account from the faucet, then
+    escrow from it to another ledger's test receiver, through the network's connectors."""
+    found = plan.suggested_ledger_payment()
+    if found is None:
+        return []
+    source, conn, receiver = found
+    scale = plan.topology.ledgers[source].scale
+    ledger = next(p.url for p in plan.parts if p.name == f"ledger:{source}")
+    me = f"--account alice-{source} --secret s3cret-{source}"
+    return [
+        f"ilpnet ledger faucet --ledger {ledger} {me} --amount {10**scale}",
+        f"ilpnet pay --from-ledger {ledger} {me} --connector {conn.public_url} "
+        f"--to {receiver.invoice_url} --deposit {10**scale // 100} --yes {10**scale // 10}",
+    ]
 
 
 @click.command()
@@ -114,6 +134,16 @@ def up(topology: Path | None, state_dir: Path, fresh: bool, base_port: int | Non
                 f"to the {to_asset} receiver on {receiver.connector}:"
             )
             console.print(command, soft_wrap=True, highlight=False)
+        pay = suggested_pay(p)
+        ledger_payment = p.suggested_ledger_payment()
+        if pay and ledger_payment is not None:
+            source, via, on_ledger = ledger_payment
+            console.print(
+                f"or on the ledgers: 0.1 {p.topology.ledgers[source].asset} from an account "
+                f"on {source} (escrowed to {via.name}) to the receiver on {on_ledger.ledger}:"
+            )
+            for line in pay:
+                console.print(line, soft_wrap=True, highlight=False)
         console.print(f"state in {p.state_dir}; logs in {p.state_dir / 'logs'}; Ctrl-C stops")
 
     console.print(f"starting {len(plan.parts)} parts from {_source}…")

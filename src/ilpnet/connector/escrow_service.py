@@ -29,6 +29,7 @@ from ilpnet.clock import Clock
 from ilpnet.connector.accounts import AccountSettings, Relation
 from ilpnet.connector.connector import Connector
 from ilpnet.connector.deposits import DepositBook, DepositDesk
+from ilpnet.connector.escrow_ledgers import EscrowLedgers, LedgerAccountConfig
 from ilpnet.connector.offledger import (
     ACCOUNT_ID as OFFLEDGER,
 )
@@ -41,25 +42,12 @@ from ilpnet.connector.offledger import (
 )
 from ilpnet.connector.pipeline import ExpiryWindow
 from ilpnet.connector.rates import Rates
-from ilpnet.connector.routing_table import Route
-from ilpnet.connector.store import PacketState, SqliteStore, Store
-from ilpnet.ledger.client import LedgerClient
-from ilpnet.links.escrow_book import EscrowBook, OutgoingEscrow
+from ilpnet.connector.store import SqliteStore, Store
+from ilpnet.links.escrow_book import EscrowBook
 from ilpnet.links.ledger_escrow import LedgerEscrowLink
 from ilpnet.links.ledger_worker import LedgerWorker
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerAccountConfig:
-    """The connector's account on one ledger."""
-
-    id: str
-    """The connector's account id for this ledger (also the link and worker name)."""
-    url: str
-    account: str
-    secret: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,79 +100,73 @@ class LedgerHoldings:
 
 
 class EscrowConnector:
-    """Connector + escrow links + ledger workers + deposits, started and stopped together."""
+    """Connector + escrow ledgers (links, workers, deposits) + off-ledger accounts, started
+    and stopped together."""
 
     def __init__(self, config: EscrowConnectorConfig, clock: Clock) -> None:
         self.config = config
         self.clock = clock
         state = config.state_dir
-        if state is not None:
-            state.mkdir(parents=True, exist_ok=True)
-        self.book = EscrowBook(state / "escrows.sqlite3" if state else ":memory:")
-        self.deposit_book = DepositBook(state / "deposits.sqlite3" if state else ":memory:")
+        self.ledgers = EscrowLedgers(
+            config.address,
+            config.ledgers,
+            state,
+            clock,
+            margin=config.ledger_margin,
+            fault=config.fault,
+        )
         self.store: Store = SqliteStore(str(state / "packets.sqlite3") if state else ":memory:")
-        self.offledger_book = OffLedgerBook(state / "offledger.sqlite3" if state else ":memory:")
-        self.links: dict[str, LedgerEscrowLink] = {}
-        self.workers: dict[str, LedgerWorker] = {}
+        self.holdings = LedgerHoldings(self.ledgers.links, clock, max_age=0.2)
         self._connector: Connector | None = None
-        self._desk: DepositDesk | None = None
-        self.offledger: OffLedgerDesk | None = None
-        self.holdings = LedgerHoldings(self.links, clock, max_age=0.2)
+
+    # what the public API and the tests reach through the service
+    @property
+    def links(self) -> dict[str, LedgerEscrowLink]:
+        return self.ledgers.links
+
+    @property
+    def workers(self) -> dict[str, LedgerWorker]:
+        return self.ledgers.workers
+
+    @property
+    def book(self) -> EscrowBook:
+        return self.ledgers.book
+
+    @property
+    def deposit_book(self) -> DepositBook:
+        return self.ledgers.deposit_book
+
+    @property
+    def offledger_book(self) -> OffLedgerBook:
+        return self.ledgers.offledger_book
+
+    @property
+    def offledger(self) -> OffLedgerDesk | None:
+        return self.ledgers.offledger
 
     @property
     def connector(self) -> Connector:
-        if self._connector is None:
-            raise RuntimeError("escrow connector not started")
-        return self._connector
+        return self.ledgers.connector
 
     @property
     def desk(self) -> DepositDesk:
-        if self._desk is None:
-            raise RuntimeError("escrow connector not started")
-        return self._desk
+        return self.ledgers.desk
+
+    @property
+    def margin(self) -> timedelta:
+        return self.ledgers.margin
 
     def link_for(self, ledger: str) -> LedgerEscrowLink | None:
-        """The link by account id or by the ledger's ILP prefix (name)."""
-        link = self.links.get(ledger)
-        if link is not None:
-            return link
-        for candidate in self.links.values():
-            if candidate.info is not None and candidate.info.name == ledger:
-                return candidate
-        return None
+        return self.ledgers.link_for(ledger)
 
     async def start(self) -> None:
         cfg = self.config
-        for lc in cfg.ledgers:
-            client = LedgerClient(lc.url, lc.account, lc.secret)
-            link = LedgerEscrowLink(
-                lc.id,
-                client,
-                self.book,
-                self.clock,
-                address=cfg.address,
-                secret=lc.secret,
-                margin=cfg.ledger_margin,
-            )
-            link.fault = cfg.fault
-            await link.start()
-            self.links[lc.id] = link
-        accounts = []
-        routes = []
-        for link in self.links.values():
-            assert link.info is not None
-            accounts.append(
-                AccountSettings(
-                    id=link.account_id,
-                    relation=Relation.PEER,
-                    asset_code=link.info.asset_code,
-                    asset_scale=link.info.asset_scale,
-                )
-            )
-            routes.append(Route(link.info.name, link.account_id))
+        ledgers = self.ledgers
+        await ledgers.open()
+        accounts = ledgers.account_settings()
         off = cfg.offledger
         if off is not None:
-            home = self.links[off.ledger].info
+            home = ledgers.links[off.ledger].info
             assert home is not None
             accounts.append(
                 AccountSettings(
@@ -201,63 +183,31 @@ class EscrowConnector:
             accounts,
             self.store,
             self.clock,
-            routes=routes,
+            routes=ledgers.routes(),
             rates=rates,
             expiry=ExpiryWindow(cfg.min_message_window, cfg.max_hold_time),
         )
         self._connector = connector
-        self._desk = DepositDesk(connector, self.deposit_book, self.links)
-        for link in self.links.values():
-            link.gate = self._desk
-            link.peers = self.links
-            link.orphan_fulfilled = self._orphan_fulfilled
-            connector.attach(link)
         if off is not None:
             connector.attach(
-                OffLedgerLink(self.offledger_book, f"{cfg.address}.{SEGMENT}", cfg.address)
+                OffLedgerLink(ledgers.offledger_book, f"{cfg.address}.{SEGMENT}", cfg.address)
             )
-            self.offledger = OffLedgerDesk(
-                off, self.offledger_book, connector, self.book, self.clock
+        await ledgers.attach(connector)
+        if off is not None:
+            ledgers.offledger = OffLedgerDesk(
+                off, ledgers.offledger_book, connector, ledgers.book, self.clock
             )
-        # what a crash left: outgoing escrows first (their outcome decides the incoming)
-        for link in self.links.values():
-            await link.recover_outgoing()
-        for link in self.links.values():
-            for record in self.book.open_incoming(link.account_id):
-                preimage = self.offledger_book.credited(record.out_key)
-                if preimage is not None:  # paid to an off-ledger account before the crash
-                    await link.complete_incoming(record.escrow_id, preimage)
-        for link in self.links.values():
-            await link.recover_incoming()
-        await self._desk.resume_withdrawals()
-        if self.offledger is not None:
-            await self.offledger.recover()
+            await ledgers.offledger.recover()
         await connector.start()
-        for link in self.links.values():
-            worker = LedgerWorker(link, self.book)
-            self.workers[link.account_id] = worker
-            worker.start()
-        log.info("escrow_connector.started", address=cfg.address, ledgers=list(self.links))
-
-    async def _orphan_fulfilled(self, record: OutgoingEscrow) -> None:
-        """A payment finished while no pipeline waited for it (after a restart): commit its
-        in-flight packet, so the connector's books show it fulfilled, not expired."""
-        for packet in await self.store.pending_packets():
-            if packet.outgoing_account == record.ledger and packet.condition == record.condition:
-                await self.store.finish_packet(packet.packet_id, PacketState.FULFILLED)
-                log.info("escrow_connector.packet_recovered", packet=packet.packet_id)
-                return
+        ledgers.start_workers()
+        log.info("escrow_connector.started", address=cfg.address, ledgers=list(ledgers.links))
 
     async def close(self) -> None:
-        for worker in self.workers.values():
-            await worker.stop()
-        if self.offledger is not None:
-            await self.offledger.close()
+        ledgers = self.ledgers
+        await ledgers.stop_workers()
+        if ledgers.offledger is not None:
+            await ledgers.offledger.close()
         if self._connector is not None:
             await self._connector.close()
-        for link in self.links.values():
-            await link.client.close()
+        await ledgers.close()
         await self.store.close()
-        self.book.close()
-        self.deposit_book.close()
-        self.offledger_book.close()

@@ -2,6 +2,8 @@
 
     GET  /ledgers                                   the ledgers served, their assets and fees
     GET  /quote?from=LEDGER&to=ADDRESS&source_amount=N   (or destination_amount=N)
+    GET  /quote?asset=CODE&scale=S&to=ADDRESS&source_amount=N   the same for an amount
+                                                    arriving from a peer (onward quotes)
     GET  /deposits/{ledger}/{account}               deposit, holds, charges, what is left
     POST /deposits/{ledger}/{account}/withdraw      pay what is left back to that account
     GET  /payments/{ledger}/{escrow_id}             how the payment of that escrow went
@@ -28,15 +30,16 @@ from typing import Any
 from aiohttp import web
 
 from ilpnet.connector.deposits import WithdrawalError
-from ilpnet.connector.escrow_service import EscrowConnector
+from ilpnet.connector.escrow_ledgers import EscrowLedgers
 from ilpnet.connector.offledger import OffLedgerDesk, OffLedgerUser, SignupRefused
 from ilpnet.connector.quotes import quote
+from ilpnet.connector.rates import Asset
 from ilpnet.crypto.receive_keys import payment_data
 from ilpnet.links.ledger_escrow import LedgerEscrowLink
 from ilpnet.wire.errors import IlpError
 from ilpnet.wire.packet import Fulfill
 
-SERVICE: web.AppKey[EscrowConnector] = web.AppKey("escrow_connector", EscrowConnector)
+SERVICE: web.AppKey[EscrowLedgers] = web.AppKey("escrow_ledgers", EscrowLedgers)
 
 
 def _error(status: int, error: str, message: str) -> web.Response:
@@ -82,15 +85,30 @@ async def ledgers(request: web.Request) -> web.Response:
                 "connector_account": link.me,
             }
         )
-    return web.json_response({"address": service.config.address, "ledgers": out})
+    return web.json_response({"address": service.address, "ledgers": out})
+
+
+def _quote_source(request: web.Request) -> tuple[LedgerEscrowLink | Asset, str]:
+    """The source of a quote: ``from`` (a ledger here), or ``asset`` and ``scale`` (an
+    amount arriving from a peer, which prices the rest of its path here)."""
+    if "from" in request.query or "asset" not in request.query:
+        link = _link(request, request.query.get("from", ""))
+        return link, link.account_id
+    code, scale = request.query["asset"], request.query.get("scale", "")
+    if not code or not scale.isdigit() or int(scale) > 255:
+        raise web.HTTPBadRequest(
+            text='{"error": "F01", "message": "asset needs a code and a scale 0..255"}',
+            content_type="application/json",
+        )
+    return Asset(code, int(scale)), ""
 
 
 async def get_quote(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    source = _link(request, request.query.get("from", ""))
+    source, link_id = _quote_source(request)
     destination = request.query.get("to", "")
     try:
-        charge = await service.desk.rollback_cost(source.account_id, destination)
+        charge = await service.desk.rollback_cost(link_id, destination) if link_id else 0
         answer = await quote(
             service.connector,
             service.links,
@@ -99,7 +117,8 @@ async def get_quote(request: web.Request) -> web.Response:
             source_amount=_int_param(request, "source_amount"),
             destination_amount=_int_param(request, "destination_amount"),
             rollback_charge=charge,
-            margin_ms=int(service.config.ledger_margin.total_seconds() * 1000),
+            margin_ms=int(service.margin.total_seconds() * 1000),
+            onward=service.onward,
         )
     except IlpError as err:
         return _error(400, str(err.code), err.message)
@@ -158,7 +177,7 @@ async def payment(request: web.Request) -> web.Response:
     credit = service.offledger_book.credit_of(record.out_key) if record.out_key else None
     if out is None and credit is not None:
         body["outgoing"] = {
-            "ledger": f"{service.config.address}.off",
+            "ledger": f"{service.address}.off",
             "escrow": "",
             "receiver": credit[0],
             "amount": str(credit[1]),
@@ -272,7 +291,7 @@ async def offledger_pay(request: web.Request) -> web.Response:
     )
 
 
-def add_public_routes(app: web.Application, service: EscrowConnector) -> None:
+def add_public_routes(app: web.Application, service: EscrowLedgers) -> None:
     app[SERVICE] = service
     app.router.add_get("/ledgers", ledgers)
     app.router.add_get("/quote", get_quote)

@@ -2,7 +2,9 @@
 
 The answer comes from the same balance-driven `Rates` the pipeline converts with, for the
 route a payment to that destination would take now; a later payment may see a slightly
-different price (every payment moves the pool).
+different price (every payment moves the pool). Where the route goes on through a peer
+connector, that peer prices the rest (`ilpnet.connector.onward_quotes`), so the quote
+covers the whole path.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from fractions import Fraction
 
 from ilpnet.connector.connector import Connector
 from ilpnet.connector.errors import InsufficientSourceAmountError, UnreachableError
+from ilpnet.connector.onward_quotes import PeerQuotes
 from ilpnet.connector.rates import Asset
 from ilpnet.links.ledger_escrow import LedgerEscrowLink
 from ilpnet.wire.address import is_valid_address
@@ -21,7 +24,7 @@ from ilpnet.wire.errors import InvalidValueError
 @dataclass(frozen=True, slots=True)
 class Quote:
     source_ledger: str
-    """The source ledger's name (ILP prefix)."""
+    """The source ledger's name (ILP prefix); empty for a quote from a peer's asset."""
     source_asset: Asset
     source_amount: int
     destination: str
@@ -73,15 +76,18 @@ def _asset(link: LedgerEscrowLink) -> Asset:
 async def quote(
     connector: Connector,
     links: dict[str, LedgerEscrowLink],
-    source: LedgerEscrowLink,
+    source: LedgerEscrowLink | Asset,
     destination: str,
     *,
     source_amount: int | None = None,
     destination_amount: int | None = None,
     rollback_charge: int = 0,
     margin_ms: int = 0,
+    onward: PeerQuotes | None = None,
 ) -> Quote:
-    """Price a payment from `source`'s ledger to `destination` (exactly one amount given)."""
+    """Price a payment from `source` (a ledger's escrow link, or an asset arriving from a
+    peer) to `destination`; exactly one amount given. A route that goes on through a peer
+    in `onward` is priced to the end by that peer."""
     if (source_amount is None) == (destination_amount is None):
         raise InvalidValueError("give exactly one of source_amount and destination_amount")
     amount = source_amount if source_amount is not None else destination_amount
@@ -101,10 +107,30 @@ async def quote(
         destination_ledger = out.info.name
     else:
         destination_ledger = found.prefix  # off-ledger accounts, peers
-    src = _asset(source)
+    src = _asset(source) if isinstance(source, LedgerEscrowLink) else source
     dst = Asset(out_account.asset_code, out_account.asset_scale)
     rates = connector.rates
-    if source_amount is not None:
+    window_ms = int(2 * connector.expiry.min_message_window.total_seconds() * 1000)
+    min_expiry_ms = window_ms + margin_ms
+    if out is None and onward is not None and found.next_hop in onward:
+        # our hop into the peer's asset, the rest as the peer prices it
+        if source_amount is not None:
+            mid = await rates.quote_source(src, dst, source_amount)
+            if mid <= 0:
+                raise InsufficientSourceAmountError(
+                    f"amount converts to zero. amount={source_amount} {src.code}/{src.scale}"
+                )
+            far = await onward.quote(found.next_hop, dst, destination, source_amount=mid)
+            sent = source_amount
+        else:
+            far = await onward.quote(
+                found.next_hop, dst, destination, destination_amount=destination_amount
+            )
+            sent = await rates.quote_destination(src, dst, far.source_amount)
+        delivered = far.destination_amount
+        destination_ledger, dst = far.destination_ledger, far.destination_asset
+        min_expiry_ms = window_ms + far.min_expiry_ms
+    elif source_amount is not None:
         delivered = await rates.quote_source(src, dst, source_amount)
         if delivered <= 0:
             raise InsufficientSourceAmountError(
@@ -115,18 +141,20 @@ async def quote(
         assert destination_amount is not None
         sent = await rates.quote_destination(src, dst, destination_amount)
         delivered = await rates.quote_source(src, dst, sent)
-    assert source.info is not None
-    window = connector.expiry.min_message_window.total_seconds()
+    ledger, account, fee = "", "", 0
+    if isinstance(source, LedgerEscrowLink):
+        assert source.info is not None
+        ledger, account, fee = source.prefix, source.me, source.info.fee
     return Quote(
-        source_ledger=source.info.name,
+        source_ledger=ledger,
         source_asset=src,
         source_amount=sent,
         destination=destination,
         destination_ledger=destination_ledger,
         destination_asset=dst,
         destination_amount=delivered,
-        connector_account=source.me,
-        sender_fee=source.info.fee,
+        connector_account=account,
+        sender_fee=fee,
         rollback_charge=rollback_charge,
-        min_expiry_ms=int(2 * window * 1000) + margin_ms,
+        min_expiry_ms=min_expiry_ms,
     )

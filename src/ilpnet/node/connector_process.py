@@ -18,6 +18,21 @@ account's `link` says how it is reached:
     settlement = { ledger = "http://127.0.0.1:7700", account = "a", secret = "…",
                    peer_account = "b" }
 
+    [accounts.xrp]                                # our own account on a test ledger
+    relation = "peer"
+    asset_code = "XRP"
+    asset_scale = 6
+    link = { kind = "ledger-escrow", url = "http://127.0.0.1:7700", account = "conn-a",
+             secret = "…", fund = 1000000000 }
+
+A `ledger-escrow` account is the connector's account on that ledger: anyone there pays it
+with an escrow carrying an ILP Prepare, and it pays anyone there with an escrow
+(`ilpnet.links.ledger_escrow`); a route from the ledger's prefix to it is added unless the
+config routes that prefix itself. Its books (escrows, senders' deposits, the ledger cursor)
+live in `escrow_state` (default: beside an SQLite store; needed with a Redis store), so a
+restart finishes what a crash left open. The listener then also serves the public API
+senders quote and pay with (`ilpnet.connector.public_api`: /ledgers, /quote, /deposits…).
+
 A peer with `settlement` settles on that common ledger when its balance falls below
 `settle_threshold` (`ilpnet.links.ledger_settlement`); the journal of outgoing settlements
 is an SQLite file beside an SQLite store (`settlement_journal = "path"` to choose it; needed
@@ -36,6 +51,7 @@ import sys
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
@@ -56,21 +72,34 @@ from ilpnet.connector.config import (
     parse_toml_model,
 )
 from ilpnet.connector.connector import Connector
+from ilpnet.connector.escrow_ledgers import EscrowLedgers, LedgerAccountConfig
 from ilpnet.connector.metrics import ConnectorMetrics
+from ilpnet.connector.onward_quotes import PeerQuotes
+from ilpnet.connector.public_api import add_public_routes
 from ilpnet.connector.store import Store, open_store
 from ilpnet.ledger.errors import LedgerError
 from ilpnet.links.btp import BtpAccount, BtpAuthError, BtpClientLink, BtpLink, BtpServer
+from ilpnet.links.ledger_escrow import LedgerEscrowLink
 from ilpnet.links.ledger_settlement import (
     LedgerSettlementSettings,
     LedgerSettler,
     SettlementJournal,
 )
+from ilpnet.wire.address import is_valid_segment
 
 log = structlog.get_logger(__name__)
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_public_url(url: str | None) -> None:
+    if url is None:
+        return
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"public_url: must be http://host:port of the peer, got {url!r}")
 
 
 class BtpServerLinkSettings(_Strict):
@@ -80,6 +109,13 @@ class BtpServerLinkSettings(_Strict):
     kind: Literal["btp-server"]
     token: str = Field(min_length=1)
     username: str | None = None
+    public_url: str | None = None
+    """The peer connector's public API, to quote payments that go on through it."""
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        _check_public_url(self.public_url)
+        return self
 
 
 class BtpClientLinkSettings(_Strict):
@@ -89,9 +125,12 @@ class BtpClientLinkSettings(_Strict):
     url: str
     token: str = ""
     username: str = ""
+    public_url: str | None = None
+    """The peer connector's public API, to quote payments that go on through it."""
 
     @model_validator(mode="after")
     def _check(self) -> Self:
+        _check_public_url(self.public_url)
         parts = urlsplit(self.url.removeprefix("btp+"))
         if parts.scheme not in ("ws", "wss") or not parts.hostname:
             raise ValueError(f"url: must be ws://host:port/… or btp+ws://…, got {self.url!r}")
@@ -100,8 +139,31 @@ class BtpClientLinkSettings(_Strict):
         return self
 
 
-LinkSettings = Annotated[BtpServerLinkSettings | BtpClientLinkSettings, Field(discriminator="kind")]
-_LINK = TypeAdapter[BtpServerLinkSettings | BtpClientLinkSettings](LinkSettings)
+class LedgerEscrowLinkSettings(_Strict):
+    """The connector's own account on a test ledger at `url`: senders on that ledger pay it
+    with escrows carrying a Prepare, and it pays receivers there with escrows. `fund` takes
+    that much (smallest units) from the ledger's faucet, once."""
+
+    kind: Literal["ledger-escrow"]
+    url: str
+    account: str = Field(min_length=1)
+    secret: str = Field(min_length=1)
+    fund: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"url: must be the ledger's http://host:port, got {self.url!r}")
+        if not is_valid_segment(self.account):
+            raise ValueError(f"account: not a valid ledger account name: {self.account!r}")
+        return self
+
+
+AnyLinkSettings = BtpServerLinkSettings | BtpClientLinkSettings | LedgerEscrowLinkSettings
+LinkSettings = Annotated[AnyLinkSettings, Field(discriminator="kind")]
+_LINK = TypeAdapter[AnyLinkSettings](LinkSettings)
+_KINDS = ("btp-server", "btp-client", "ledger-escrow")
 
 
 class ListenSettings(_Strict):
@@ -113,7 +175,7 @@ class ListenSettings(_Strict):
 
 def _link_error(account: str, exc: ValidationError) -> str:
     err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"] if p not in ("btp-server", "btp-client"))
+    loc = ".".join(str(p) for p in err["loc"] if p not in _KINDS)
     message = str(err["msg"]).removeprefix("Value error, ")
     where = f"accounts.{account}.link"
     if loc:
@@ -138,6 +200,10 @@ class NodeConfig(ConnectorConfig):
     btp: ListenSettings = ListenSettings()
     settlement_journal: str | None = None
     """Where outgoing settlements are journalled (default: beside an SQLite store)."""
+    escrow_state: str | None = None
+    """Directory of the ledger-escrow accounts' books (default: beside an SQLite store)."""
+    escrow_margin_ms: int = Field(default=1000, ge=0)
+    """An outgoing ledger escrow expires this long before the Prepare it carries."""
 
     @model_validator(mode="after")
     def _check_settlements(self) -> Self:
@@ -148,7 +214,7 @@ class NodeConfig(ConnectorConfig):
                 LedgerSettlementSettings.model_validate(account.settlement)
             except ValidationError as exc:
                 raise ValueError(_settlement_error(account_id, exc)) from None
-            if account.link is None:
+            if account.link is None or account.link.get("kind") == "ledger-escrow":
                 raise ValueError(
                     f"accounts.{account_id}.settlement: needs a BTP `link` to tell the peer"
                 )
@@ -201,9 +267,44 @@ class NodeConfig(ConnectorConfig):
                 raise ValueError(
                     f"accounts.{account_id}.link.kind: a child dials us, use 'btp-server'"
                 )
+            if isinstance(link, LedgerEscrowLinkSettings) and account.relation is not Relation.PEER:
+                raise ValueError(
+                    f"accounts.{account_id}.relation: an account on a ledger is a 'peer'"
+                )
+        if (
+            self.escrow_state is None
+            and urlsplit(self.store).scheme == "redis"
+            and any(isinstance(s, LedgerEscrowLinkSettings) for s in self.links().values())
+        ):
+            raise ValueError("escrow_state: needed with a redis store (a directory)")
         return self
 
-    def links(self) -> dict[str, BtpServerLinkSettings | BtpClientLinkSettings]:
+    def escrow_state_dir(self) -> Path | None:
+        """Where the ledger-escrow books live (None: in memory, beside a memory store)."""
+        if self.escrow_state is not None:
+            return Path(self.escrow_state)
+        parts = urlsplit(self.store)
+        if parts.scheme == "sqlite" and parts.path[1:] != ":memory:":
+            return Path(f"{parts.path[1:]}.escrow")
+        return None
+
+    def ledger_accounts(self) -> list[LedgerAccountConfig]:
+        """The connector's accounts on ledgers (the `ledger-escrow` links)."""
+        return [
+            LedgerAccountConfig(account_id, s.url, s.account, s.secret, s.fund)
+            for account_id, s in self.links().items()
+            if isinstance(s, LedgerEscrowLinkSettings)
+        ]
+
+    def peer_public_urls(self) -> dict[str, str]:
+        """Peers whose public API prices the rest of a path (account id -> URL)."""
+        return {
+            account_id: s.public_url
+            for account_id, s in self.links().items()
+            if not isinstance(s, LedgerEscrowLinkSettings) and s.public_url
+        }
+
+    def links(self) -> dict[str, AnyLinkSettings]:
         """Each account's parsed link settings (accounts without one are left out)."""
         return {
             account_id: _LINK.validate_python(account.link)
@@ -257,6 +358,7 @@ class RunningConnector:
     port: int
     admin: AdminServer | None = None
     settler: LedgerSettler | None = None
+    ledgers: EscrowLedgers | None = None
     _dialers: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
@@ -270,10 +372,13 @@ class RunningConnector:
         return f"http://{self.admin.host}:{self.admin.port}"
 
     def link_states(self) -> dict[str, bool]:
-        """Whether each account's BTP link is connected now."""
+        """Whether each account's link is up now (BTP: connected; ledger: its info read)."""
         states: dict[str, bool] = {}
         for account_id, link in self.connector.links.items():
-            states[account_id] = isinstance(link, BtpLink) and link.connected
+            if isinstance(link, LedgerEscrowLink):
+                states[account_id] = link.info is not None
+            else:
+                states[account_id] = isinstance(link, BtpLink) and link.connected
         return states
 
     async def close(self) -> None:
@@ -282,7 +387,11 @@ class RunningConnector:
         await asyncio.gather(*self._dialers, return_exceptions=True)
         if self.admin is not None:
             await self.admin.close()
+        if self.ledgers is not None:
+            await self.ledgers.stop_workers()
         await self.connector.close()  # closes every link; in-flight sends end with T01
+        if self.ledgers is not None:
+            await self.ledgers.close()  # open escrows stay in the books for the next start
         if self.settler is not None:
             await self.settler.close()  # unfinished settlements stay in the journal
         await self.btp.close()
@@ -303,6 +412,46 @@ async def _dial(link: BtpClientLink) -> None:
             log.warning("connector.peer_unreachable", account=link.account_id, error=str(exc))
             continue
         return
+
+
+async def _open_ledgers(config: NodeConfig, clock: Clock) -> EscrowLedgers | None:
+    """The connector's ledger-escrow accounts, opened and checked against the config."""
+    accounts = config.ledger_accounts()
+    if not accounts:
+        return None
+    try:
+        ledgers = EscrowLedgers(
+            config.address,
+            accounts,
+            config.escrow_state_dir(),
+            clock,
+            margin=timedelta(milliseconds=config.escrow_margin_ms),
+        )
+        if config.peer_public_urls():
+            ledgers.onward = PeerQuotes(config.peer_public_urls())
+    except (OSError, sqlite3.Error) as exc:
+        where = config.escrow_state_dir()
+        raise NodeStartError(f"cannot open escrow_state {where}: {exc}") from None
+    try:
+        await ledgers.open()
+    except LedgerError as exc:
+        await ledgers.close()
+        raise NodeStartError(f"ledger refused the connector's account: {exc.message}") from None
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        await ledgers.close()
+        raise NodeStartError(f"cannot reach a ledger: {exc or type(exc).__name__}") from None
+    for link in ledgers.links.values():
+        info = link.info
+        assert info is not None
+        account = config.accounts[link.account_id]
+        if (account.asset_code, account.asset_scale) != (info.asset_code, info.asset_scale):
+            await ledgers.close()
+            raise NodeStartError(
+                f"accounts.{link.account_id}: ledger {info.name} is in {info.asset_code} "
+                f"scale {info.asset_scale}, not {account.asset_code} scale "
+                f"{account.asset_scale}"
+            )
+    return ledgers
 
 
 def _health(node: Callable[[], RunningConnector | None]) -> web.Application:
@@ -363,6 +512,13 @@ async def start_connector(config: NodeConfig, clock: Clock | None = None) -> Run
         except sqlite3.Error as exc:
             await store.close()
             raise NodeStartError(f"cannot open {config.journal_path()}: {exc}") from None
+    try:
+        ledgers = await _open_ledgers(config, clock)
+    except NodeStartError:
+        if settler is not None:
+            await settler.close()
+        await store.close()
+        raise
     connector = connector_from_config(
         config.credit_only_elsewhere() if settler is not None else config,
         store,
@@ -389,8 +545,15 @@ async def start_connector(config: NodeConfig, clock: Clock | None = None) -> Run
                 raise NodeStartError(str(exc)) from None
             except (LedgerError, OSError, aiohttp.ClientError) as exc:
                 log.warning("connector.ledger_unreachable", account=account_id, error=str(exc))
+    if ledgers is not None:
+        known = {r.prefix for r in connector.routing_table.routes()}
+        for r in ledgers.routes():
+            if r.prefix not in known:  # a configured route for the prefix wins
+                connector.routing_table.add(r)
     holder: list[RunningConnector] = []
     app = _health(lambda: holder[0] if holder else None)
+    if ledgers is not None:
+        add_public_routes(app, ledgers)  # quotes, deposits, payment status for senders
     btp.mount(app, "/")
     btp.mount(app, "/{tail:.+}")
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
@@ -398,6 +561,8 @@ async def start_connector(config: NodeConfig, clock: Clock | None = None) -> Run
     admin: AdminServer | None = None
     try:
         try:
+            if ledgers is not None:  # gate by deposits; finish escrows a crash left open
+                await ledgers.attach(connector)
             await connector.start()  # recover what a crash left in flight, start sweeping
         except (OSError, sqlite3.Error, redis.exceptions.RedisError) as exc:
             raise NodeStartError(f"cannot recover store {config.store}: {exc}") from None
@@ -417,17 +582,31 @@ async def start_connector(config: NodeConfig, clock: Clock | None = None) -> Run
             raise NodeStartError(f"cannot listen: {exc.strerror or exc}") from None
     except NodeStartError:
         await connector.close()
+        if ledgers is not None:
+            await ledgers.close()
         await runner.cleanup()
         await store.close()
         raise
     running = RunningConnector(
-        config, connector, store, metrics, btp, client_links, runner, port, admin, settler
+        config,
+        connector,
+        store,
+        metrics,
+        btp,
+        client_links,
+        runner,
+        port,
+        admin,
+        settler,
+        ledgers,
     )
     for link in client_links:
         connector.attach(link)
         running._dialers.append(asyncio.ensure_future(_dial(link)))
     if settler is not None:
         settler.start()  # resume what a previous run left unpaid or untold
+    if ledgers is not None:
+        ledgers.start_workers()  # follow each ledger from the cursor the books kept
     holder.append(running)
     log.info(
         "connector.started",

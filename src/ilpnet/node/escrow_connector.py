@@ -26,11 +26,8 @@ import structlog
 from aiohttp import web
 
 from ilpnet.clock import SystemClock
-from ilpnet.connector.escrow_service import (
-    EscrowConnector,
-    EscrowConnectorConfig,
-    LedgerAccountConfig,
-)
+from ilpnet.connector.escrow_ledgers import LedgerAccountConfig
+from ilpnet.connector.escrow_service import EscrowConnector, EscrowConnectorConfig
 from ilpnet.connector.offledger import OffLedgerSettings
 from ilpnet.connector.public_api import add_public_routes
 from ilpnet.links.ledger_escrow import FAULT_POINTS
@@ -113,7 +110,7 @@ async def serve(args: argparse.Namespace) -> None:
     service = EscrowConnector(config_from(args), SystemClock())
     await service.start()
     app = web.Application()
-    add_public_routes(app, service)
+    add_public_routes(app, service.ledgers)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.port)

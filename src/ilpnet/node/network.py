@@ -120,11 +120,17 @@ class ConnectorPlan:
     senders: list[SenderAccount]
     config_path: Path
 
+    @property
+    def public_url(self) -> str:
+        """Its public API (quotes, deposits, payment status), on the BTP listener."""
+        return self.http_url
+
     def describe(self) -> dict[str, Any]:
         return {
             "address": self.address,
             "btp_url": self.btp_url,
             "http_url": self.http_url,
+            "public_url": self.public_url,
             "admin_url": self.admin_url,
             "admin_token": self.admin_token,
             "ledgers": self.ledgers,
@@ -160,6 +166,27 @@ class ReceiverPlan:
 
 
 @dataclass(frozen=True)
+class LedgerReceiverPlan:
+    """A receiver of on-ledger escrows: an account on one ledger that fulfils payments
+    made to it (`ilpnet receive --ledger`), with invoices for `ilpnet pay`."""
+
+    ledger: str
+    account: str
+    address: str
+    invoice_url: str
+    health_url: str
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "ledger": self.ledger,
+            "account": self.account,
+            "address": self.address,
+            "invoice_url": self.invoice_url,
+            "health": self.health_url,
+        }
+
+
+@dataclass(frozen=True)
 class NetworkPlan:
     """What `up` will start, and where its state lives."""
 
@@ -169,6 +196,7 @@ class NetworkPlan:
     ports: dict[str, int] = field(default_factory=dict)
     connectors: dict[str, ConnectorPlan] = field(default_factory=dict)
     receivers: list[ReceiverPlan] = field(default_factory=list)
+    ledger_receivers: list[LedgerReceiverPlan] = field(default_factory=list)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -189,6 +217,7 @@ class NetworkPlan:
             },
             "connectors": {name: c.describe() for name, c in self.connectors.items()},
             "receivers": [r.describe() for r in self.receivers],
+            "ledger_receivers": [r.describe() for r in self.ledger_receivers],
         }
 
     def suggested_payment(self) -> tuple[SenderAccount, ConnectorPlan, ReceiverPlan] | None:
@@ -215,6 +244,29 @@ class NetworkPlan:
                     )
                     if best is None or rank > best[0]:
                         best = (rank, sender, conn, receiver)
+        return None if best is None else best[1:]
+
+    def suggested_ledger_payment(
+        self,
+    ) -> tuple[str, ConnectorPlan, LedgerReceiverPlan] | None:
+        """An on-ledger payment worth trying: from a ledger (its key) through the connector
+        to escrow with, to the ledger receiver farthest away (most connectors between)."""
+        best: tuple[int, str, ConnectorPlan, LedgerReceiverPlan] | None = None
+        for conn in self.connectors.values():
+            for source in conn.ledgers:
+                for receiver in self.ledger_receivers:
+                    if receiver.ledger == source:
+                        continue
+                    hops = min(
+                        (
+                            len(path)
+                            for other in self.topology.serving(receiver.ledger)
+                            if (path := _path(self.topology, conn.name, other)) is not None
+                        ),
+                        default=0,
+                    )
+                    if hops and (best is None or hops > best[0]):
+                        best = (hops, source, conn, receiver)
         return None if best is None else best[1:]
 
 
@@ -351,6 +403,11 @@ def _store_url(spec: ConnectorSpec, name: str, state_dir: Path, network: str) ->
 
 SENDER_CREDIT = 10**15
 """How far a sender account may go into debt with its connector: test money, plenty."""
+LEDGER_RECEIVER = "receiver"
+"""The account name of the test receiver of on-ledger payments on every ledger."""
+LEDGER_FLOAT = 1000
+"""Whole units each connector takes from a ledger's faucet for its account there (the most
+one faucet request gives by default)."""
 
 
 def connector_config(
@@ -408,6 +465,7 @@ def connector_config(
         else:
             other = link.dialer
             btp_link = {"kind": "btp-server", "token": token, "username": other}
+        btp_link["public_url"] = f"http://{host}:{ports[f'connector:{other}']}"
         accounts[other] = {
             "relation": "peer",
             "asset_code": link.asset,
@@ -416,18 +474,40 @@ def connector_config(
             "maximum": link.maximum,
             "link": btp_link,
         }
+    for key in spec.ledgers:
+        ledger = topology.ledgers[key]
+        accounts[f"ledger-{key}"] = {
+            "relation": "peer",
+            "asset_code": ledger.asset,
+            "asset_scale": ledger.scale,
+            "link": {
+                "kind": "ledger-escrow",
+                "url": f"http://{host}:{ports[f'ledger:{key}']}",
+                "account": name,
+                "secret": book.get(f"{name}/ledger-{key}"),
+                "fund": LEDGER_FLOAT * 10**ledger.scale,
+            },
+        }
     liquidity: dict[str, str] = {}
     for settings in accounts.values():
         code = str(settings["asset_code"])
         held = next((lg.liquidity for lg in topology.ledgers.values() if lg.asset == code), "1000")
         liquidity[code] = held
+    hops = _next_hops(topology, name)
     routes = [
         {"prefix": f"{net.ilp_prefix}.{other}", "account": account}
-        for other, account in _next_hops(topology, name).items()
+        for other, account in hops.items()
     ]
+    for key, ledger in topology.ledgers.items():  # ledgers served further on
+        if key in spec.ledgers:
+            continue  # routed to our own account there
+        nearest = next((c for c in hops if key in topology.connectors[c].ledgers), None)
+        if nearest is not None and all(r["prefix"] != ledger.name for r in routes):
+            routes.append({"prefix": ledger.name, "account": hops[nearest]})
     doc: dict[str, Any] = {
         "address": f"{net.ilp_prefix}.{name}",
         "store": _store_url(spec, name, state_dir, net.name),
+        "escrow_state": str((state_dir / "connectors" / f"{name}.escrow").resolve()),
         "spread": spec.spread,
         "btp": {"host": host, "port": ports[f"connector:{name}"]},
         "admin": {
@@ -464,6 +544,8 @@ def plan_network(topology: Topology, state_dir: Path, *, fresh: bool = False) ->
     receivers = topology.test_receivers()
     for rname, receiver in receivers.items():
         ports[f"receiver:{rname}"] = picker.pick(f"receiver:{rname}", receiver.port)
+    for key in topology.ledgers:
+        ports[f"ledger-receiver:{key}"] = picker.pick(f"ledger-receiver:{key}", None)
     ports["dashboard"] = picker.pick("dashboard", None)
 
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -581,6 +663,42 @@ def plan_network(topology: Topology, state_dir: Path, *, fresh: bool = False) ->
                 stage=2,
             )
         )
+    ledger_receivers: list[LedgerReceiverPlan] = []
+    for key, spec in topology.ledgers.items():
+        port = ports[f"ledger-receiver:{key}"]
+        name = f"ledger-receiver:{key}"
+        ledger_receivers.append(
+            LedgerReceiverPlan(
+                ledger=key,
+                account=LEDGER_RECEIVER,
+                address=f"{spec.name}.{LEDGER_RECEIVER}",
+                invoice_url=f"http://{host}:{port}/invoice",
+                health_url=f"http://{host}:{port}/health",
+            )
+        )
+        parts.append(
+            Part(
+                name=name,
+                kind="ledger-receiver",
+                argv=[
+                    *cli,
+                    "receive",
+                    "--ledger",
+                    f"http://{host}:{ports[f'ledger:{key}']}",
+                    "--account",
+                    LEDGER_RECEIVER,
+                    "--secret",
+                    book.get(f"{name}/secret"),
+                    "--port",
+                    str(port),
+                ],
+                url=f"http://{host}:{port}/invoice",
+                health_url=f"http://{host}:{port}/health",
+                log_path=state_dir / "logs" / f"ledger-receiver-{key}.log",
+                stage=1,
+            )
+        )
+    book.save()
     dash_port = ports["dashboard"]
     parts.append(
         Part(
@@ -603,7 +721,7 @@ def plan_network(topology: Topology, state_dir: Path, *, fresh: bool = False) ->
             stage=3,
         )
     )
-    return NetworkPlan(topology, state_dir, parts, ports, connectors, plans)
+    return NetworkPlan(topology, state_dir, parts, ports, connectors, plans, ledger_receivers)
 
 
 async def run_network(

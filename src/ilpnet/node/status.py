@@ -74,6 +74,9 @@ def _detail(kind: str, body: object) -> str:
         return f"{body.get('address', '')}; links up: {', '.join(up) or 'none'}"
     if kind == "receiver":
         return f"{body.get('address', '')}; received {body.get('received_formatted', '?')}"
+    if kind == "ledger-receiver":
+        got = f"received {body.get('total', '?')} in {body.get('received', '?')} escrows"
+        return f"{body.get('address', '')}; {got}"
     return ", ".join(f"{k}={v}" for k, v in body.items() if k != "status")
 
 

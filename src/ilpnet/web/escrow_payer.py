@@ -9,6 +9,8 @@ Same-ledger payments stay plain transfers (`OnLedgerPayer`).
 
 from __future__ import annotations
 
+from collections import deque
+
 import aiohttp
 
 from ilpnet.app.escrow_sender import PaymentError as EscrowPaymentError
@@ -48,12 +50,38 @@ class EscrowPayer:
         self.on_ledger = OnLedgerPayer(network.ledgers, pool, clock)
 
     def connector_for(self, source: str, destination: str) -> ConnectorView:
-        for view in self.network.connectors.values():
-            if view.public_url and {source, destination} <= set(view.ledgers):
+        """Where the sender escrows: a connector on both ledgers, else one on the source
+        ledger with a path of peers to the destination (it quotes the whole path)."""
+        serving = [v for v in self.network.connectors.values() if v.public_url]
+        for view in serving:
+            if {source, destination} <= set(view.ledgers):
+                return view
+        for view in serving:
+            if source in view.ledgers and self.path(view.name, destination):
                 return view
         raise PaymentError(
-            f"no escrow connector in this network serves both {source} and {destination}"
+            f"no escrow connector in this network reaches {destination} from {source}"
         )
+
+    def path(self, start: str, ledger: str) -> list[str]:
+        """The connectors from `start` to the nearest one on `ledger` (peer hops), or []."""
+        connectors = self.network.connectors
+        came_from: dict[str, str | None] = {start: None}
+        queue = deque([start])
+        while queue:
+            name = queue.popleft()
+            if ledger in connectors[name].ledgers:
+                path: list[str] = []
+                step: str | None = name
+                while step is not None:
+                    path.append(step)
+                    step = came_from[step]
+                return path[::-1]
+            for peer in connectors[name].peers:
+                if peer in connectors and peer not in came_from:
+                    came_from[peer] = name
+                    queue.append(peer)
+        return []
 
     def _ledger(self, key: str) -> LedgerView:
         ledger = self.network.ledgers.get(key)
@@ -91,7 +119,7 @@ class EscrowPayer:
         path = (
             account_node(source.key, src.account),
             ledger_node(source.key),
-            f"connector:{connector.name}",
+            *(f"connector:{name}" for name in self.path(connector.name, target.key)),
             ledger_node(target.key),
             account_node(target.key, shown),
         )

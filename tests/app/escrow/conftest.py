@@ -18,7 +18,7 @@ __all__ = ["api_url", "connector", "ledgers"]
 @pytest.fixture
 async def api_url(connector: EscrowConnector) -> AsyncIterator[str]:
     app = web.Application()
-    add_public_routes(app, connector)
+    add_public_routes(app, connector.ledgers)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

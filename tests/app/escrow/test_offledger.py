@@ -44,7 +44,7 @@ async def service_url(ledgers: Ledgers, tmp_path: Path) -> AsyncIterator[str]:
     service = EscrowConnector(config, SystemClock())
     await service.start()
     app = web.Application()
-    add_public_routes(app, service)
+    add_public_routes(app, service.ledgers)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
