@@ -175,7 +175,7 @@ function renderGraph() {
     for (const key of c.ledgers || []) {
       const l = state.ledgers[key];
       if (!l) continue;
-      const acc = connectorAccount(c, (a) => a.ledger === key || a.id === key || a.id === l.name);
+      const acc = connectorAccount(c, (a) => a.id === `ledger-${key}` || a.ledger === key || a.id === key || a.id === l.name);
       line(`connector:${name}`, `ledger:${key}`, "link", edgeLabel(acc, l.scale), `${name}~${key}`);
     }
     for (const peer of c.peers || []) {
