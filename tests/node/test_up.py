@@ -166,6 +166,11 @@ def receiver_read(pointer: str) -> Callable[[str, Json], bool]:
     return match
 
 
+def payment_with_id(payment_id: str) -> Callable[[str, Json], bool]:
+    """A payment row (the stream opened before it was made, so not in the snapshot)."""
+    return lambda kind, d: kind == "payment" and d["payment"]["id"] == payment_id
+
+
 def payment_to(pointer: str) -> Callable[[str, Json], bool]:
     return lambda kind, d: kind == "payment" and d["payment"]["destination"] == pointer
 
@@ -210,7 +215,10 @@ async def test_the_default_network_comes_up_whole(net: UpProcess) -> None:
     assert set(view.connectors) == {"alpha", "beta"}
     assert view.connectors["alpha"].peers == ("beta",)
     assert view.connectors["beta"].ledgers == ("eth", "btc")
-    assert sorted(r.ledger for r in view.receivers) == ["btc", "eth", "xrp"]
+    streamed = sorted(r.ledger for r in view.receivers if r.health_url)
+    on_ledger = sorted((r.ledger, r.account) for r in view.receivers if not r.health_url)
+    assert streamed == ["btc", "eth", "xrp"]
+    assert on_ledger == [("btc", "receiver"), ("eth", "receiver"), ("xrp", "receiver")]
 
     for receiver in network["receivers"]:
         health = await get_json(receiver["health"])
@@ -318,14 +326,28 @@ async def test_money_moves_on_the_ledgers_from_one_to_another(net: UpProcess) ->
     before = await balances(network)
     code, out = await run_cli(*faucet)
     assert code == 0, out
-    code, out = await run_cli(*pay)
-    assert code == 0, out
-    assert "fulfilled" in out
-    assert "delivered about" in out  # the last escrow was beta's: as quoted
-    health = await get_json(receiver["health"])
-    assert health["received"] == 1
-    got = int(health["total"])
-    assert got > 0
+    dashboard = next(p for p in network["parts"] if p["kind"] == "dashboard")["url"]
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http,
+        events(http, dashboard) as stream,
+    ):
+        code, out = await run_cli(*pay)
+        assert code == 0, out
+        assert "fulfilled" in out
+        assert "delivered about" in out  # the last escrow was beta's: as quoted
+        health = await get_json(receiver["health"])
+        assert health["received"] == 1
+        got = int(health["total"])
+        assert got > 0
+        # the dashboard follows the receiver's account: beta's escrow to it is a row
+        escrow_id = health["payments"][0]["escrow"]
+        row = (await stream.until(payment_with_id(escrow_id), 10))["payment"]
+        assert (row["destination_ledger"], row["destination"]) == (receiver["ledger"], "receiver")
+        assert (row["source_account"], row["state"], int(row["delivered"])) == (
+            "beta",
+            "fulfilled",
+            got,
+        )
     after = await balances(network)
     source = pay[pay.index("--from-ledger") + 1]
     src_key = next(k for k, lg in network["ledgers"].items() if lg["url"] == source)
@@ -339,7 +361,6 @@ async def test_money_moves_on_the_ledgers_from_one_to_another(net: UpProcess) ->
     assert after["alpha"]["beta"] < before["alpha"]["beta"]  # alpha paid beta over BTP
     await ledger_books_balance(network)
 
-    dashboard = next(p for p in network["parts"] if p["kind"] == "dashboard")["url"]
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
         for ledger, who, amount in (("xrp", "dora", "10"), ("btc", "ezra", "0.001")):
             async with http.post(

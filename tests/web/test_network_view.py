@@ -26,8 +26,21 @@ def test_reads_what_ilpnet_up_writes(tmp_path: Path) -> None:
         assert (ledger.name, ledger.asset, ledger.scale) == (spec.name, spec.asset, spec.scale)
         assert ledger.url.startswith("http://127.0.0.1:")
     by_pointer = {r["pointer"]: r for r in described["receivers"]}
-    assert len(view.receivers) == len(by_pointer) > 0
-    for receiver in view.receivers:
+    by_invoice = {r["invoice_url"]: r for r in described["ledger_receivers"]}
+    streamed = [r for r in view.receivers if r.pointer in by_pointer]
+    assert len(streamed) == len(by_pointer) > 0
+    on_ledger = [r for r in view.receivers if r.pointer in by_invoice]
+    assert len(on_ledger) == len(by_invoice) == len(topology.ledgers)
+    for receiver in on_ledger:  # followed by their ledger accounts, not by /health
+        written = by_invoice[receiver.pointer]
+        assert (receiver.ledger, receiver.account, receiver.secret) == (
+            written["ledger"],
+            written["account"],
+            written["secret"],
+        )
+        assert receiver.secret
+        assert not receiver.health_url
+    for receiver in streamed:
         written = by_pointer[receiver.pointer]
         assert receiver.health_url == written["health"]
         assert receiver.health_url.startswith("http://127.0.0.1:")

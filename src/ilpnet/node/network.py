@@ -172,6 +172,7 @@ class LedgerReceiverPlan:
 
     ledger: str
     account: str
+    secret: str
     address: str
     invoice_url: str
     health_url: str
@@ -180,6 +181,7 @@ class LedgerReceiverPlan:
         return {
             "ledger": self.ledger,
             "account": self.account,
+            "secret": self.secret,  # the dashboard follows the account (network.json is 0600)
             "address": self.address,
             "invoice_url": self.invoice_url,
             "health": self.health_url,
@@ -671,6 +673,7 @@ def plan_network(topology: Topology, state_dir: Path, *, fresh: bool = False) ->
             LedgerReceiverPlan(
                 ledger=key,
                 account=LEDGER_RECEIVER,
+                secret=book.get(f"{name}/secret"),
                 address=f"{spec.name}.{LEDGER_RECEIVER}",
                 invoice_url=f"http://{host}:{port}/invoice",
                 health_url=f"http://{host}:{port}/health",

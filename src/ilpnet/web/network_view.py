@@ -12,7 +12,9 @@ The dict has the shape of the `network.json` that `ilpnet up` writes:
                               "peers": ["bob"]}},
      "receivers": [{"ledger": "xrp", "pointer": "$127.0.0.1:7710/xrp",
                     "account": "receiver", "secret": "...", "connector": "alice",
-                    "health": "http://127.0.0.1:7710/health"}]}
+                    "health": "http://127.0.0.1:7710/health"}],
+     "ledger_receivers": [{"ledger": "xrp", "account": "receiver", "secret": "...",
+                           "invoice_url": "http://127.0.0.1:7711/invoice"}]}
 
 Only `ledgers` is required; unknown keys are ignored so the file can grow.
 """
@@ -132,6 +134,13 @@ class NetworkView:
         receivers = tuple(
             _receiver(_mapping(raw, f"receivers[{i}]"), i) for i, raw in enumerate(raw_receivers)
         )
+        raw_on_ledger = data.get("ledger_receivers") or []
+        if not isinstance(raw_on_ledger, list):
+            raise NetworkFileError("ledger_receivers: expected a list")
+        receivers += tuple(
+            _ledger_receiver(_mapping(raw, f"ledger_receivers[{i}]"), i)
+            for i, raw in enumerate(raw_on_ledger)
+        )
         return cls(str(data.get("name") or "ilpnet"), ledgers, connectors, receivers)
 
     def to_json(self) -> dict[str, Any]:
@@ -205,6 +214,18 @@ def _connector(name: str, raw: Mapping[str, Any]) -> ConnectorView:
         public_url=_text(raw, "public_url", where, required=False).rstrip("/"),
         ledgers=_names(raw, "ledgers", where),
         peers=_names(raw, "peers", where),
+    )
+
+
+def _ledger_receiver(raw: Mapping[str, Any], index: int) -> ReceiverView:
+    """A receiver of on-ledger escrows: its account is watched, its invoice URL is what a
+    payer pays (the dashboard's send form takes it as a destination)."""
+    where = f"ledger_receivers[{index}]"
+    return ReceiverView(
+        ledger=_text(raw, "ledger", where),
+        pointer=_text(raw, "invoice_url", where),
+        account=_text(raw, "account", where),
+        secret=_text(raw, "secret", where, required=False),
     )
 
 
