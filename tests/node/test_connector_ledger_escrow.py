@@ -300,7 +300,11 @@ async def test_a_payment_the_far_side_refuses_rolls_back(ledgers: Ledgers, tmp_p
         ({"relation": "child"}, "accounts.xrp.relation: an account on a ledger is a 'peer'"),
         ({"asset_code": "ETH"}, "accounts.xrp: ledger test.xrp is in XRP scale 6, not ETH"),
         ({"link_url": "ftp://x"}, "accounts.xrp.link.url: must be the ledger's http://"),
-        ({"link_secret": "wrong-secret"}, "ledger refused the connector's account"),
+        ({"link_secret": "wrong-secret"}, "refused the connector's account"),
+        (
+            {"link_url": "http://127.0.0.1:9"},
+            "accounts.xrp: ledger http://127.0.0.1:9 not reachable",
+        ),
     ],
 )
 async def test_a_bad_ledger_account_is_refused_in_one_line(

@@ -122,21 +122,26 @@ class EscrowLedgers:
 
         Raises what the ledger client raises (`LedgerError`, `aiohttp.ClientError`)."""
         for lc in self.configs:
-            client = LedgerClient(lc.url, lc.account, lc.secret)
-            link = LedgerEscrowLink(
-                lc.id,
-                client,
-                self.book,
-                self.clock,
-                address=self.address,
-                margin=self.margin,
-            )
-            link.fault = self.fault
-            self.links[lc.id] = link  # before start: close() closes its client either way
-            link.info = await client.info()
-            await client.create_account(lc.account, lc.secret)  # or check the secret
-            if lc.fund > 0:  # one request id: funded once, however often the node starts
-                await client.faucet(lc.fund, request_id=f"fund:{lc.account}")
+            await self.open_one(lc)
+
+    async def open_one(self, lc: LedgerAccountConfig) -> LedgerEscrowLink:
+        """Open the link of one of `configs` (see `open`)."""
+        client = LedgerClient(lc.url, lc.account, lc.secret)
+        link = LedgerEscrowLink(
+            lc.id,
+            client,
+            self.book,
+            self.clock,
+            address=self.address,
+            margin=self.margin,
+        )
+        link.fault = self.fault
+        self.links[lc.id] = link  # before start: close() closes its client either way
+        link.info = await client.info()
+        await client.create_account(lc.account, lc.secret)  # or check the secret
+        if lc.fund > 0:  # one request id: funded once, however often the node starts
+            await client.faucet(lc.fund, request_id=f"fund:{lc.account}")
+        return link
 
     def account_settings(self) -> list[AccountSettings]:
         """One peer account per ledger, in the ledger's asset (after `open`)."""

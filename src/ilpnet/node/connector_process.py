@@ -432,14 +432,17 @@ async def _open_ledgers(config: NodeConfig, clock: Clock) -> EscrowLedgers | Non
     except (OSError, sqlite3.Error) as exc:
         where = config.escrow_state_dir()
         raise NodeStartError(f"cannot open escrow_state {where}: {exc}") from None
-    try:
-        await ledgers.open()
-    except LedgerError as exc:
-        await ledgers.close()
-        raise NodeStartError(f"ledger refused the connector's account: {exc.message}") from None
-    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-        await ledgers.close()
-        raise NodeStartError(f"cannot reach a ledger: {exc or type(exc).__name__}") from None
+    for lc in accounts:
+        at = f"accounts.{lc.id}: ledger {lc.url}"
+        try:
+            await ledgers.open_one(lc)
+        except LedgerError as exc:
+            await ledgers.close()
+            message = f"{at} refused the connector's account: {exc.message}"
+            raise NodeStartError(message) from None
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            await ledgers.close()
+            raise NodeStartError(f"{at} not reachable: {exc or type(exc).__name__}") from None
     for link in ledgers.links.values():
         info = link.info
         assert info is not None

@@ -22,6 +22,7 @@ from datetime import timedelta
 from fractions import Fraction
 from pathlib import Path
 
+import aiohttp
 import structlog
 from aiohttp import web
 
@@ -30,6 +31,7 @@ from ilpnet.connector.escrow_ledgers import LedgerAccountConfig
 from ilpnet.connector.escrow_service import EscrowConnector, EscrowConnectorConfig
 from ilpnet.connector.offledger import OffLedgerSettings
 from ilpnet.connector.public_api import add_public_routes
+from ilpnet.ledger.errors import LedgerError
 from ilpnet.links.ledger_escrow import FAULT_POINTS
 
 log = structlog.get_logger(__name__)
@@ -108,7 +110,14 @@ def _crash_at(point: str) -> Callable[[str], None]:
 
 async def serve(args: argparse.Namespace) -> None:
     service = EscrowConnector(config_from(args), SystemClock())
-    await service.start()
+    try:
+        await service.start()
+    except LedgerError as exc:
+        await service.close()
+        raise SystemExit(f"Error: a ledger refused the connector: {exc.message}") from None
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        await service.close()
+        raise SystemExit(f"Error: a ledger is not reachable: {exc}") from None
     app = web.Application()
     add_public_routes(app, service.ledgers)
     runner = web.AppRunner(app, access_log=None)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tests.app.escrow.connector_process import ConnectorProcess, start_connector_async
 from tests.links.escrow_net import LEDGERS, Ledgers, all_books, fresh, fund_connector, secret_of
+from tests.redis_server import free_port
 
 ILPNET = [sys.executable, "-m", "ilpnet.cli.main"]
 
@@ -150,3 +151,27 @@ async def test_pay_from_ledger_1_to_ledger_3_from_the_command_line(
             await receiver.wait()
         connector.stop()
     assert all(b.balanced for b in (await all_books(ledgers)).values())
+
+
+async def test_an_unreachable_ledger_stops_the_escrow_connector_in_one_line(
+    tmp_path: Path,
+) -> None:
+    port = free_port()  # nothing listens there
+    done = await ilpnet(
+        "escrow-connector",
+        "--address",
+        "test.c",
+        "--account",
+        "c",
+        "--secret",
+        "s3cret-c",
+        "--state",
+        str(tmp_path / "state"),
+        "--ledger",
+        f"xrp=http://127.0.0.1:{port}",
+    )
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr  # one line, no traceback
+    assert lines[0].startswith("Error: a ledger is not reachable: ")
+    assert f"127.0.0.1:{port}" in lines[0]
