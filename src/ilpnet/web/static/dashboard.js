@@ -164,7 +164,17 @@ function renderGraph() {
     if (!p || !q) return;
     edges.append(s("line", { x1: p.x, y1: p.y, x2: q.x, y2: q.y, class: `edge ${cls}`, "data-edge": id }));
     if (label) {
-      const t = s("text", { x: (p.x + q.x) / 2, y: (p.y + q.y) / 2 - 5, "text-anchor": "middle", class: "edge-label", "data-edge-label": id }, label);
+      // the balance on the edge, the limits on a second line (long peer labels overlapped
+      // their neighbours'); the whole text as the tooltip
+      const [first, ...rest] = label.split(" · ");
+      const x = (p.x + q.x) / 2;
+      const t = s("text", { x, y: (p.y + q.y) / 2 - 5, "text-anchor": "middle", class: "edge-label", "data-edge-label": id }, first);
+      if (rest.length) {
+        const more = s("tspan", { x, dy: 12 }, rest.join(" · "));
+        t.append(more);
+      }
+      const tip = s("title", {}, label);
+      t.append(tip);
       edges.append(t);
     }
   };
