@@ -230,6 +230,9 @@ async def test_200_concurrent_prepares_each_way_on_one_socket() -> None:
         )
         for p, reply in zip(ups + downs, replies, strict=True):
             assert is_answer_to(reply, p), (p, reply)
+        # each answering task left the link's task set itself (no done callbacks)
+        assert not alice._tasks
+        assert not client._tasks
 
 
 async def test_rejects_and_handler_errors_come_back_as_ilp_rejects() -> None:

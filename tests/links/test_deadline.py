@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from ilpnet.clock import ManualClock, SystemClock
-from ilpnet.links.deadline import answer_by, sleep_until
+from ilpnet.links.deadline import _alarms, answer_by, sleep_until, within_deadline
 
 
 async def test_answer_by_when_the_awaited_call_swallows_the_cancellation() -> None:
@@ -82,3 +82,56 @@ async def test_a_task_started_inside_a_deadline_keeps_its_own_timer() -> None:
 
     assert await answer_by(clock, clock.now() + timedelta(seconds=0.01), start_child()) is None
     assert await asyncio.wait_for(children[0], 5) is None  # ended by its own timer
+
+
+async def test_real_clock_waits_never_end_early_and_share_their_timers() -> None:
+    clock = SystemClock()
+    loop = asyncio.get_running_loop()
+    never = asyncio.Event()
+    deadline = clock.now() + timedelta(seconds=0.05)
+    waits = [asyncio.ensure_future(answer_by(clock, deadline, never.wait())) for _ in range(50)]
+    await asyncio.sleep(0)
+    # deadlines round up to the loop's millisecond: 50 waits, one or two loop timers
+    assert 1 <= len(_alarms(loop)._buckets) <= 2
+    assert await asyncio.wait_for(asyncio.gather(*waits), 5) == [None] * 50
+    assert clock.now() >= deadline
+    assert not _alarms(loop)._buckets
+
+
+async def test_an_answered_wait_leaves_no_timer_behind() -> None:
+    clock = SystemClock()
+    loop = asyncio.get_running_loop()
+
+    async def quick() -> int:
+        await asyncio.sleep(0)
+        return 7
+
+    deadline = clock.now() + timedelta(seconds=30)
+    assert (
+        await asyncio.gather(*(answer_by(clock, deadline, quick()) for _ in range(20))) == [7] * 20
+    )
+    assert not _alarms(loop)._buckets
+
+
+async def test_within_deadline_only_inside_a_real_clock_wait_of_this_task() -> None:
+    clock = SystemClock()
+    deadline = clock.now() + timedelta(seconds=30)
+    assert not within_deadline(clock, deadline)
+
+    async def inner() -> tuple[bool, bool, bool, bool]:
+        return (
+            within_deadline(clock, deadline),
+            within_deadline(clock, deadline + timedelta(seconds=1)),
+            within_deadline(clock, deadline - timedelta(seconds=1)),  # earlier: own timer
+            within_deadline(ManualClock(), deadline),
+        )
+
+    assert await answer_by(clock, deadline, inner()) == (True, True, False, False)
+
+    async def child() -> bool:
+        return within_deadline(clock, deadline)
+
+    async def spawn() -> bool:  # another task inherits the context, not the deadline
+        return await asyncio.ensure_future(child())
+
+    assert await answer_by(clock, deadline, spawn()) is False

@@ -14,7 +14,8 @@ from aiohttp import WSMsgType, web
 
 from ilpnet.clock import SystemClock
 from ilpnet.crypto.condition import condition_of
-from ilpnet.links.btp import BtpAccount, BtpClientLink, BtpServer
+from ilpnet.links.btp import WRITE_EARLY, BtpAccount, BtpClientLink, BtpServer, _Connection
+from ilpnet.links.btp_session import BtpSession, Role, SessionState
 from ilpnet.links.ws_batch import BatchWriter, masked
 from ilpnet.wire.packet import Fulfill, Prepare, Reject
 
@@ -123,3 +124,58 @@ async def test_many_concurrent_packets_are_each_answered_over_batched_links() ->
         else:
             assert isinstance(answer, Fulfill)
             assert answer.data == n.to_bytes(4, "big")
+
+
+class _TransportLike:
+    """uvloop's transport has the methods of `asyncio.Transport` without subclassing it."""
+
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
+class _WriterLike:
+    def __init__(self, transport: object) -> None:
+        self.transport = transport
+        self.compress = 0
+        self.use_mask = False
+        self._closing = False
+
+
+class _SocketLike:
+    def __init__(self, transport: object) -> None:
+        self._writer = _WriterLike(transport)
+
+
+def test_a_transport_that_only_looks_like_asyncio_s_is_batched() -> None:
+    transport = _TransportLike()
+    batch = BatchWriter.of(_SocketLike(transport))
+    assert batch is not None
+    batch.write([b"ab", b"c"])
+    assert transport.written == [b"\x82\x02ab\x82\x01c"]
+    assert BatchWriter.of(_SocketLike(object())) is None
+
+
+async def test_a_full_batch_goes_out_at_once_the_rest_at_the_next_turn() -> None:
+    transport = _TransportLike()
+    session = BtpSession(Role.SERVER, SystemClock())
+    session.state = SessionState.OPEN
+    conn = _Connection(_SocketLike(transport), session)  # type: ignore[arg-type]
+    fulfill = Fulfill(bytes(32))
+    for rid in range(WRITE_EARLY + 5):
+        session.respond_ilp(rid, fulfill)
+        assert conn.flush_soon()
+        # nothing leaves before WRITE_EARLY frames wait; then they leave in one write
+        assert len(transport.written) == (0 if rid < WRITE_EARLY - 1 else 1)
+    assert transport.written[0].count(b"\x82") >= WRITE_EARLY
+    await asyncio.sleep(0)  # the next turn: the other five, in one more write
+    assert len(transport.written) == 2
+    assert not session.has_data_to_send

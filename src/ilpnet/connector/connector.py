@@ -15,12 +15,14 @@ import itertools
 import uuid
 from collections.abc import Coroutine, Iterable, Mapping
 from datetime import datetime
+from functools import partial
 from typing import Any, Protocol
 
 import structlog
 
 from ilpnet.clock import Clock
 from ilpnet.connector.accounts import AccountSettings, Relation
+from ilpnet.connector.fast_path import FastPath
 from ilpnet.connector.pipeline import ExpiryWindow, Forward, Handler, chain
 from ilpnet.connector.rates import BalanceHoldings, Rates
 from ilpnet.connector.routing_table import LOCAL, Route, RoutingTable
@@ -29,12 +31,12 @@ from ilpnet.connector.steps.convert_amount import convert_amount
 from ilpnet.connector.steps.echo import echo
 from ilpnet.connector.steps.max_packet_amount import max_packet_amount
 from ilpnet.connector.steps.peer_protocols import PeerProtocolHandler, peer_protocols
-from ilpnet.connector.steps.rate_limit import packet_rate_limit
+from ilpnet.connector.steps.rate_limit import Buckets, packet_rate_limit
 from ilpnet.connector.steps.record_packet import record_packet
 from ilpnet.connector.steps.reject_errors import reject_errors
 from ilpnet.connector.steps.reject_expired import reject_expired
 from ilpnet.connector.steps.reserve_balance import reserve_balance
-from ilpnet.connector.steps.route import route
+from ilpnet.connector.steps.route import Router, route
 from ilpnet.connector.steps.send import send_to_link
 from ilpnet.connector.steps.shorten_expiry import shorten_expiry
 from ilpnet.connector.steps.verify_fulfillment import verify_fulfillment
@@ -68,9 +70,9 @@ def build_pipeline(c: Connector) -> Handler:
     """The steps in spec 03 §2 order; the last hands the Prepare to the outgoing link."""
     steps = [
         reject_errors(c.address),  # IlpError -> Reject; bug -> T00
-        packet_rate_limit(c.clock),  # T05
+        packet_rate_limit(c.clock, c.packet_buckets),  # T05
         max_packet_amount(),  # F08
-        amount_rate_limit(c.clock),  # T04
+        amount_rate_limit(c.clock, c.amount_buckets),  # T04
         reject_expired(c.clock),  # R00
         reserve_balance(c.store),  # T04
         peer_protocols(c.address, ccp=c.ccp, settle=c.settle_messages),  # peer.*
@@ -82,6 +84,22 @@ def build_pipeline(c: Connector) -> Handler:
         verify_fulfillment(),  # F05
     ]
     return chain(steps, send_to_link(c.links, c.clock))
+
+
+def build_fast_path(c: Connector) -> FastPath:
+    """`build_pipeline` in one coroutine for most Prepares (see `ilpnet.connector.fast_path`)."""
+    return FastPath(
+        c.address,
+        c.clock,
+        c.store,
+        Router(c.address, c.routing_table, c.accounts, reflect=c.reflect),
+        c.rates,
+        c.expiry,
+        c.links,
+        packet_buckets=c.packet_buckets,
+        amount_buckets=c.amount_buckets,
+        after_fulfill=c.after_fulfill,
+    )
 
 
 class Connector:
@@ -104,6 +122,7 @@ class Connector:
         observer: PacketObserver | None = None,
         reflect: bool = True,
         sweep_interval: float = 5.0,
+        fast_path: bool = True,
     ) -> None:
         self.address = validate_address(address)
         self.accounts: dict[str, AccountSettings] = {}
@@ -137,7 +156,14 @@ class Connector:
         self.ccp = ccp
         self.settle_messages = settle_messages
         self.reflect = reflect
+        self.packet_buckets: Buckets = {}
+        """Token buckets of the packet rate limit (T05), by account."""
+        self.amount_buckets: Buckets = {}
+        """Token buckets of the money bandwidth limit (T04), by account."""
         self._pipeline: Handler = build_pipeline(self)
+        self._fast: FastPath | None = build_fast_path(self) if fast_path else None
+        """Runs the pipeline for most Prepares; `fast_path=False` sends all through the
+        chain of steps (the tests compare both)."""
         for link in links:
             self.attach(link)
 
@@ -169,10 +195,7 @@ class Connector:
         if account_id not in self.accounts:
             raise ValueError(f"link for unknown account {account_id!r}")
 
-        async def handler(prepare: Prepare) -> Fulfill | Reject:
-            return await self.handle(account_id, prepare)
-
-        link.set_handler(handler)
+        link.set_handler(partial(self.handle, account_id))
         self.links[account_id] = link
 
     def detach(self, account_id: str) -> Link | None:
@@ -192,7 +215,11 @@ class Connector:
             )
         started = self.clock.monotonic()
         fwd = Forward(f"{self._id_prefix}{next(self._ids)}", account, prepare, self.clock.now())
-        answer = await self._pipeline(fwd)
+        fast = self._fast
+        if fast is not None and fast.takes(prepare.destination):
+            answer = await fast.forward(fwd)
+        else:
+            answer = await self._pipeline(fwd)
         if self.observer is not None:
             self.observer.observe(fwd, answer, self.clock.monotonic() - started)
         return answer

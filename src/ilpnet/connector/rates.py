@@ -112,7 +112,8 @@ class Rates:
         _check_spread(spread)
         self.holdings = holdings
         self.spread = spread
-        self._fixed_rates: dict[tuple[Asset, Asset], Fraction] = {}
+        self._fixed_rates: dict[tuple[str, int, str, int], Fraction] = {}
+        """Rates of the pairs with a fixed price, by (code, scale, code, scale)."""
         self.fixed: dict[tuple[str, str], Fraction] = {}
         for (a, b), price in (fixed or {}).items():
             if price <= 0:
@@ -133,14 +134,25 @@ class Rates:
             raise InsufficientLiquidityError(f"no rate for {a}/{b}")
         return await self.holdings.holdings(a), await self.holdings.holdings(b)
 
+    def priced_rate(
+        self, source_code: str, source_scale: int, destination_code: str, destination_scale: int
+    ) -> Fraction | None:
+        """The rate `quote_source` uses for a pair with a fixed price (1:1 within an asset,
+        or configured), with the spread; None when the pool prices the pair."""
+        key = (source_code, source_scale, destination_code, destination_scale)
+        rate = self._fixed_rates.get(key)
+        if rate is None:
+            price = self._price(source_code, destination_code)
+            if price is None:
+                return None
+            source = Asset(source_code, source_scale)
+            destination = Asset(destination_code, destination_scale)
+            rate = self._fixed_rates[key] = fixed_rate(price, source, destination, self.spread)
+        return rate
+
     async def quote_source(self, source: Asset, destination: Asset, amount: int) -> int:
         """How much `destination` units `amount` source units buy (rounded down)."""
-        rate = self._fixed_rates.get((source, destination))
-        if rate is None:
-            price = self._price(source.code, destination.code)
-            if price is not None:
-                rate = fixed_rate(price, source, destination, self.spread)
-                self._fixed_rates[(source, destination)] = rate
+        rate = self.priced_rate(source.code, source.scale, destination.code, destination.scale)
         if rate is not None:
             return amount * rate.numerator // rate.denominator
         h_a, h_b = await self._pool(source.code, destination.code)

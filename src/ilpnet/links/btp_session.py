@@ -224,6 +224,11 @@ class BtpSession:
     def has_data_to_send(self) -> bool:
         return bool(self._outbox)
 
+    @property
+    def queued_frames(self) -> int:
+        """How many frames `data_to_send()` would hand out now."""
+        return len(self._outbox)
+
     def data_to_send(self) -> list[bytes]:
         """The frames made since the last call, in order; one WebSocket message each."""
         out, self._outbox = self._outbox, []

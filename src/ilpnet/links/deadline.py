@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable
 from contextvars import ContextVar
 from datetime import datetime
@@ -28,9 +29,57 @@ async def answer_by(clock: Clock, deadline: datetime, answer: Awaitable[T]) -> T
     On timeout `answer` is cancelled (when it is a task, the task; the caller decides
     whether the other side keeps working by passing a shielded future). Exceptions of
     `answer` propagate.
+
+    On the real clock this task is cancelled at the deadline (lighter than
+    `asyncio.timeout`, which this mirrors, uncancel included). Inside another `answer_by`
+    of the same task whose deadline comes no later (a connector's send around a link's own
+    wait, both until the Prepare's expiry), the outer one fires first and decides the
+    outcome anyway, so no second alarm is set.
     """
-    if type(clock) is SystemClock:
-        return await _answer_by_loop_timer(clock, deadline, answer)
+    if type(clock) is not SystemClock:
+        return await _answer_by_clock(clock, deadline, answer)
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task(loop)
+    assert task is not None
+    enclosing = _ENCLOSING.get()
+    if enclosing is not None and enclosing[0] is task and enclosing[1] <= deadline:
+        return await answer
+    remaining = (deadline - clock.now()).total_seconds()
+    wait = _Wait(task)
+    alarms = _alarms(loop)
+    key = alarms.add(remaining if remaining > 0 else 0.0, wait)
+    scope = _ENCLOSING.set((task, deadline))
+    try:
+        result = await answer
+    except asyncio.CancelledError:
+        if wait.fired and task.uncancel() == 0:
+            return None
+        raise
+    finally:
+        _ENCLOSING.reset(scope)
+        alarms.remove(key, wait)
+    if wait.fired:  # the deadline passed, but `answer` swallowed the cancellation and returned
+        task.uncancel()
+        return None
+    return result
+
+
+def within_deadline(clock: Clock, deadline: datetime) -> bool:
+    """Whether the running task is inside an `answer_by` on the real clock whose deadline
+    comes no later than `deadline`: then ``answer_by(clock, deadline, x)`` would only
+    ``await x`` (callers may skip the call)."""
+    if type(clock) is not SystemClock:
+        return False
+    enclosing = _ENCLOSING.get()
+    return (
+        enclosing is not None
+        and enclosing[1] <= deadline
+        and enclosing[0] is asyncio.current_task()
+    )
+
+
+async def _answer_by_clock(clock: Clock, deadline: datetime, answer: Awaitable[T]) -> T | None:
+    """`answer_by` on any other clock (a `ManualClock` in tests): by `sleep_until`."""
     remaining = (deadline - clock.now()).total_seconds()
     job = asyncio.ensure_future(answer)
     if remaining <= 0:
@@ -57,40 +106,66 @@ _ENCLOSING: ContextVar[tuple[asyncio.Task[Any], datetime] | None] = ContextVar(
 """The task and deadline of the `answer_by` this code runs inside (real-clock path)."""
 
 
-async def _answer_by_loop_timer(
-    clock: SystemClock, deadline: datetime, answer: Awaitable[T]
-) -> T | None:
-    """The real-clock path: one loop timer that cancels this task (lighter than
-    `asyncio.timeout`, which this mirrors, uncancel included).
+class _Wait:
+    """One `answer_by` on the real clock: the task to cancel when its deadline passes."""
 
-    Inside another `answer_by` of the same task whose deadline comes no later (a
-    connector's send around a link's own wait, both until the Prepare's expiry), the outer
-    timer fires first and decides the outcome anyway, so no second timer is armed."""
-    task = asyncio.current_task()
-    assert task is not None
-    enclosing = _ENCLOSING.get()
-    if enclosing is not None and enclosing[0] is task and enclosing[1] <= deadline:
-        return await answer
-    remaining = max((deadline - clock.now()).total_seconds(), 0.0)
-    fired = False
+    __slots__ = ("fired", "task")
 
-    def expire() -> None:
-        nonlocal fired
-        fired = True
-        task.cancel()
+    def __init__(self, task: asyncio.Task[Any]) -> None:
+        self.task = task
+        self.fired = False
 
-    timer = asyncio.get_running_loop().call_later(remaining, expire)
-    scope = _ENCLOSING.set((task, deadline))
-    try:
-        result = await answer
-    except asyncio.CancelledError:
-        if fired and task.uncancel() == 0:
-            return None
-        raise
-    finally:
-        _ENCLOSING.reset(scope)
-        timer.cancel()
-    if fired:  # the deadline passed, but `answer` swallowed the cancellation and returned
-        task.uncancel()
-        return None
-    return result
+
+class _Alarms:
+    """Cancels waiting tasks at their deadlines with one loop timer per millisecond of
+    deadlines: packets forwarded together share one timer (arming and cancelling a loop
+    timer costs more than the rest of a wait). A deadline is rounded up to the next
+    millisecond of the loop's clock, so a wait never ends early and at most 1 ms late."""
+
+    __slots__ = ("_buckets", "_loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._buckets: dict[int, tuple[asyncio.TimerHandle, set[_Wait]]] = {}
+
+    def add(self, seconds: float, wait: _Wait) -> int:
+        """Cancel `wait.task` in `seconds` unless `remove`d first; returns the bucket key."""
+        loop = self._loop
+        key = math.ceil((loop.time() + seconds) * 1000)
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            timer = loop.call_at(key / 1000, self._fire, key)
+            bucket = self._buckets[key] = (timer, set())
+        bucket[1].add(wait)
+        return key
+
+    def remove(self, key: int, wait: _Wait) -> None:
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            return
+        waits = bucket[1]
+        waits.discard(wait)
+        if not waits:
+            bucket[0].cancel()
+            del self._buckets[key]
+
+    def _fire(self, key: int) -> None:
+        bucket = self._buckets.pop(key, None)
+        if bucket is None:
+            return
+        for wait in bucket[1]:
+            wait.fired = True
+            wait.task.cancel()
+
+
+_ALARMS: dict[asyncio.AbstractEventLoop, _Alarms] = {}
+"""Each running loop's alarms (those of closed loops are dropped when a new loop comes)."""
+
+
+def _alarms(loop: asyncio.AbstractEventLoop) -> _Alarms:
+    alarms = _ALARMS.get(loop)
+    if alarms is None:
+        for old in [other for other in list(_ALARMS) if other.is_closed()]:
+            del _ALARMS[old]
+        alarms = _ALARMS[loop] = _Alarms(loop)
+    return alarms

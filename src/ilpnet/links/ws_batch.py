@@ -10,7 +10,6 @@ per-message path.
 
 from __future__ import annotations
 
-import asyncio
 import random
 import struct
 from typing import Any
@@ -33,7 +32,9 @@ class BatchWriter:
 
     __slots__ = ("_mask", "_transport", "_writer")
 
-    def __init__(self, writer: Any, transport: asyncio.Transport, mask: bool) -> None:
+    def __init__(self, writer: Any, transport: Any, mask: bool) -> None:
+        """`transport`: an `asyncio.Transport`, or uvloop's (the same methods, not a
+        subclass)."""
         self._writer = writer
         self._transport = transport
         self._mask = mask
@@ -46,7 +47,10 @@ class BatchWriter:
         transport = getattr(writer, "transport", None)
         if (
             writer is None
-            or not isinstance(transport, asyncio.Transport)
+            or not all(
+                callable(getattr(transport, name, None))
+                for name in ("write", "is_closing", "get_write_buffer_size")
+            )
             or getattr(writer, "compress", 1) != 0
             or not isinstance(getattr(writer, "use_mask", None), bool)
             or not hasattr(writer, "_closing")
@@ -57,7 +61,8 @@ class BatchWriter:
     @property
     def congested(self) -> bool:
         """The peer is not keeping up: use the flow-controlled per-message path."""
-        return self._transport.get_write_buffer_size() > HIGH_WATER
+        size: int = self._transport.get_write_buffer_size()
+        return size > HIGH_WATER
 
     def write(self, payloads: list[bytes]) -> None:
         """Send each payload as one binary message, all in one transport write.

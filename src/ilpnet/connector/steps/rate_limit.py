@@ -5,7 +5,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from ilpnet.clock import Clock
-from ilpnet.connector.accounts import TokenBucketSettings
+from ilpnet.connector.accounts import AccountSettings, TokenBucketSettings
 from ilpnet.connector.errors import RateLimitedError
 from ilpnet.connector.pipeline import Forward, Handler, Step
 from ilpnet.wire.packet import Fulfill, Reject
@@ -38,20 +38,29 @@ class TokenBucket:
         return True
 
 
-def packet_rate_limit(clock: Clock) -> Step:
-    buckets: dict[str, TokenBucket] = {}
+Buckets = dict[str, TokenBucket]
+"""Token buckets by account id (made on an account's first packet)."""
+
+
+def take_packet(buckets: Buckets, clock: Clock, account: AccountSettings) -> None:
+    """Count one packet against the account's packet rate; T05 when the bucket is empty."""
+    settings = account.packet_rate
+    if settings is not None:
+        bucket = buckets.get(account.id)
+        if bucket is None:
+            bucket = buckets[account.id] = TokenBucket(settings, clock)
+        if not bucket.take(1):
+            raise RateLimitedError(
+                f"too many packets. account={account.id} limit={settings.refill_per_second}/s"
+            )
+
+
+def packet_rate_limit(clock: Clock, buckets: Buckets | None = None) -> Step:
+    """The step; `buckets` may be shared with another path that counts the same packets."""
+    state: Buckets = {} if buckets is None else buckets
 
     async def step(fwd: Forward, next_: Handler) -> Fulfill | Reject:
-        settings = fwd.account.packet_rate
-        if settings is not None:
-            bucket = buckets.get(fwd.account.id)
-            if bucket is None:
-                bucket = buckets[fwd.account.id] = TokenBucket(settings, clock)
-            if not bucket.take(1):
-                raise RateLimitedError(
-                    f"too many packets. account={fwd.account.id} "
-                    f"limit={settings.refill_per_second}/s"
-                )
+        take_packet(state, clock, fwd.account)
         return await next_(fwd)
 
     return step

@@ -12,20 +12,25 @@ from ilpnet.connector.pipeline import Forward, Handler
 from ilpnet.links.base import Link
 from ilpnet.links.deadline import answer_by
 from ilpnet.wire.errors import ErrorCode, IlpError
-from ilpnet.wire.packet import Fulfill, Reject
+from ilpnet.wire.packet import Fulfill, Prepare, Reject
+
+
+async def send_on_link(
+    links: Mapping[str, Link], clock: Clock, account: str, prepare: Prepare
+) -> Fulfill | Reject:
+    """Send `prepare` on `account`'s link and wait for the answer until its expiry."""
+    link = links.get(account)
+    if link is None:
+        raise IlpError(ErrorCode.T01_PEER_UNREACHABLE, f"peer unreachable. account={account}")
+    answer = await answer_by(clock, prepare.expires_at, link.send(prepare))
+    if answer is None:
+        raise TransferTimedOutError("packet expired.")
+    return answer
 
 
 def send_to_link(links: Mapping[str, Link], clock: Clock) -> Handler:
     async def handler(fwd: Forward) -> Fulfill | Reject:
         account, prepare = fwd.outgoing()
-        link = links.get(account.id)
-        if link is None:
-            raise IlpError(
-                ErrorCode.T01_PEER_UNREACHABLE, f"peer unreachable. account={account.id}"
-            )
-        answer = await answer_by(clock, prepare.expires_at, link.send(prepare))
-        if answer is None:
-            raise TransferTimedOutError("packet expired.")
-        return answer
+        return await send_on_link(links, clock, account.id, prepare)
 
     return handler

@@ -108,24 +108,32 @@ class MemoryStore:
             return False
         packet = self._packets[packet_id]
         x, y = packet.incoming_amount, packet.outgoing_amount
-        # Work out every new figure before changing any (the accounts may be the same).
-        after: dict[str, list[int]] = {}
-        for account in (packet.incoming_account, packet.outgoing_account):
-            book = self._book(account)
-            after.setdefault(account, [book.balance, book.pending_in, book.pending_out])
-        after[packet.incoming_account][1] -= x
-        after[packet.outgoing_account][2] -= y
-        if outcome is PacketState.FULFILLED:
-            after[packet.outgoing_account][0] -= y
+        fulfilled = outcome is PacketState.FULFILLED
+        incoming = self._book(packet.incoming_account)
+        outgoing = self._book(packet.outgoing_account)
+        # Work out every new figure before changing any.
+        if incoming is outgoing:
+            balance = incoming.balance - (y if fulfilled else x)
+            pending_in, pending_out = incoming.pending_in - x, incoming.pending_out - y
+            check_book(balance, pending_in, pending_out)
+            in_figures = out_figures = (balance, pending_in, pending_out)
         else:
-            after[packet.incoming_account][0] -= x
-        for figures in after.values():
-            check_book(*figures)
+            in_figures = (
+                incoming.balance if fulfilled else incoming.balance - x,
+                incoming.pending_in - x,
+                incoming.pending_out,
+            )
+            out_figures = (
+                outgoing.balance - y if fulfilled else outgoing.balance,
+                outgoing.pending_in,
+                outgoing.pending_out - y,
+            )
+            check_book(*in_figures)
+            check_book(*out_figures)
         self._pending.discard(packet_id)
         self._ended[packet_id] = outcome
-        for account, (balance, pending_in, pending_out) in after.items():
-            book = self._book(account)
-            book.balance, book.pending_in, book.pending_out = balance, pending_in, pending_out
+        incoming.balance, incoming.pending_in, incoming.pending_out = in_figures
+        outgoing.balance, outgoing.pending_in, outgoing.pending_out = out_figures
         return True
 
     async def get_packet(self, packet_id: str) -> InFlight | None:

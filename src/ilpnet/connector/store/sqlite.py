@@ -176,10 +176,18 @@ class SqliteStore:
         return (int(row[0]), int(row[1]), int(row[2]))
 
     def _add(
-        self, db: sqlite3.Connection, account: str, balance: int, pending_in: int, pending_out: int
+        self,
+        db: sqlite3.Connection,
+        account: str,
+        balance: int,
+        pending_in: int,
+        pending_out: int,
+        old: tuple[int, int, int] | None = None,
     ) -> None:
-        """Add to the book (SQLite would silently turn an int64 overflow into a float)."""
-        old = self._book(db, account)
+        """Add to the book (SQLite would silently turn an int64 overflow into a float);
+        `old` is the book as this operation has just read it, if it has."""
+        if old is None:
+            old = self._book(db, account)
         check_book(old[0] + balance, old[1] + pending_in, old[2] + pending_out)
         db.execute(
             "INSERT INTO balances (account, balance, pending_in, pending_out) VALUES (?, ?, ?, ?) "
@@ -194,13 +202,14 @@ class SqliteStore:
         limit = INT64_MAX if maximum is None else min(maximum, INT64_MAX)
 
         def op(db: sqlite3.Connection) -> int:
-            balance, pending_in, _ = self._book(db, account)
+            book = self._book(db, account)
+            balance, pending_in, _ = book
             if balance + amount > limit or pending_in + amount > INT64_MAX:
                 raise InsufficientLiquidityError(
                     f"exceeded maximum balance. account={account} balance={balance} "
                     f"amount={amount} maximum={limit}"
                 )
-            self._add(db, account, amount, amount, 0)
+            self._add(db, account, amount, amount, 0, book)
             return balance + amount
 
         return await self._write(op)
@@ -236,7 +245,8 @@ class SqliteStore:
         limit = INT64_MIN if minimum is None else max(minimum, INT64_MIN)
 
         def op(db: sqlite3.Connection) -> None:
-            balance, _, pending_out = self._book(db, packet.outgoing_account)
+            book = self._book(db, packet.outgoing_account)
+            balance, _, pending_out = book
             available = balance - pending_out
             if (
                 available - packet.outgoing_amount < limit
@@ -263,7 +273,7 @@ class SqliteStore:
                 )
             except sqlite3.IntegrityError as exc:
                 raise ValueError(f"packet already recorded: {packet.packet_id}") from exc
-            self._add(db, packet.outgoing_account, 0, 0, packet.outgoing_amount)
+            self._add(db, packet.outgoing_account, 0, 0, packet.outgoing_amount, book)
 
         return await self._write(op)
 
