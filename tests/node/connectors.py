@@ -110,7 +110,8 @@ class ConnectorProcess:
         except OSError:
             return "(no log)"
 
-    async def start(self) -> None:
+    async def start(self, *args: str) -> None:
+        """Start `ilpnet connector run` on the config (with `args` added to its command)."""
         write_toml(self.config_path, self.config)
         self.starts += 1
         with self.log_path.open("ab") as log:
@@ -122,6 +123,7 @@ class ConnectorProcess:
                 "run",
                 "--config",
                 str(self.config_path),
+                *args,
                 stdout=log,
                 stderr=log,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},

@@ -228,6 +228,40 @@ async def test_a_killed_mid_settlement_pays_once_after_restart(
         assert (await net.ledger_a.books()).balanced
 
 
+async def test_killed_after_deciding_a_settlement_it_pays_it_after_restart(
+    tmp_path: Path, ledger: LedgerProcess
+) -> None:
+    """SIGKILL right after A's store raised the balance and before its journal held the
+    amount: the restart learns the amount from the store (under the journalled intent's
+    key) and pays it, once; A's and B's books agree."""
+    async with peering(tmp_path, ledger.url) as net:
+        await net.a.stop()
+        await net.a.start("--crash-at", "decided")
+        await net.a.wait_healthy(links=("b",))
+
+        async def redialled() -> bool:
+            return net.sender.connects >= 2 and net.sender.connected
+
+        await eventually(redialled, "the sender dials the restarted A")
+        for _ in range(2):
+            assert isinstance(await net.pay(2_000_000), Fulfill)  # -4 EUR: above -5
+        await net.pay(2_000_000)  # -6 EUR: A decides to settle 6 EUR and dies (maybe first)
+        assert await net.a.wait_exit() == -9
+        assert (await net.b.balances())["a"] == 6_000_000
+        assert await net.received() == []  # nothing was paid before the crash
+
+        await net.a.start()
+        await net.a.wait_healthy(links=("b",))
+
+        async def settled() -> bool:
+            return (await net.b.balances())["a"] == 0
+
+        await eventually(settled, "the restarted A pays what its store decided")
+        assert [t.amount for t in await net.received()] == [6_000_000]  # paid once
+        assert (await net.a.balances())["b"] == 0
+        assert (await net.ledger_a.books()).balanced
+
+
 BASE = """
 address = "test.a"
 store = "memory://"

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from pathlib import Path
 
 import click
 
 from ilpnet.cli.options import log_level_option
 from ilpnet.connector.config import ConfigError
+from ilpnet.links.ledger_settlement import FAULT_POINTS
 from ilpnet.node.connector_process import (
     NodeConfig,
     NodeStartError,
@@ -43,12 +46,25 @@ def connector() -> None:
 @connector.command("run")
 @config_option
 @log_level_option("info")
-def run_command(config_path: Path, log_level: str) -> None:
+@click.option(
+    "--crash-at",
+    type=click.Choice(FAULT_POINTS),
+    default=None,
+    hidden=True,
+    help="Crash tests only: SIGKILL this process the first time a settlement reaches it.",
+)
+def run_command(config_path: Path, log_level: str, crash_at: str | None) -> None:
     """Run the connector until SIGINT or SIGTERM."""
     config = _load(config_path)
     configure_logging(log_level)
 
+    def crash(point: str) -> None:
+        if point == crash_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
     def ready(node: RunningConnector) -> None:
+        if crash_at is not None and node.settler is not None:
+            node.settler.fault = crash
         tune_for_throughput()
         admin = f" admin={node.admin_url}" if node.admin_url else ""
         click.echo(f"connector {config.address} listening btp={node.btp_url}{admin}", err=False)

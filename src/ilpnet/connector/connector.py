@@ -49,15 +49,28 @@ from ilpnet.wire.packet import Fulfill, Prepare, Reject
 
 log = structlog.get_logger(__name__)
 
+INT64_MIN = -(2**63)
+
 
 class Settler(Protocol):
     """Pays a neighbour outside ILP (a ledger transfer, a channel claim).
 
-    Called after the store has already raised the balance by `amount` (RFC 0038: debit
-    first); it must eventually pay or keep retrying, never silently drop the amount.
+    One settlement: `intent(account_id)` durably notes that one is being decided and names
+    it; the store then raises the balance under that key (RFC 0038: debit first) and
+    `settle(account_id, amount, key)` pays the amount (0: nothing was raised; forget the
+    intent). `settle` must eventually pay or keep retrying, never silently drop the
+    amount. After a crash, `open_intents()` names the intents never settled: the
+    connector asks the store again with the same key (it answers what it decided, or
+    decides now) and settles that.
     """
 
-    async def settle(self, account: AccountSettings, amount: int) -> None: ...
+    def intent(self, account_id: str) -> str: ...
+
+    async def settle(self, account_id: str, amount: int, key: str) -> None: ...
+
+    def open_intents(self) -> list[tuple[str, str]]:
+        """(key, account id) of each intent not yet settled, oldest first."""
+        ...
 
 
 class PacketObserver(Protocol):
@@ -242,12 +255,13 @@ class Connector:
         try:
             while True:
                 self._settle_checks[account.id] = False
+                key = self.settler.intent(account.id)
                 amount = await self.store.begin_settlement(
-                    account.id, account.settle_threshold, account.settle_to
+                    account.id, account.settle_threshold, account.settle_to, key
                 )
                 if amount > 0:
                     log.info("settlement.started", account=account.id, amount=amount)
-                    await self.settler.settle(account, amount)
+                await self.settler.settle(account.id, amount, key)
                 if not self._settle_checks[account.id]:
                     return
         finally:
@@ -316,9 +330,30 @@ class Connector:
             except Exception:
                 log.exception("connector.sweep_failed")
 
+    async def resume_settlements(self) -> int:
+        """Settle what a crash left between a settlement's intent and its payment: the
+        store answers, under the intent's key, what it decided (or decides now), and the
+        settler pays it in the background. Returns how many intents there were."""
+        if self.settler is None:
+            return 0
+        intents = self.settler.open_intents()
+        for key, account_id in intents:
+            account = self.accounts.get(account_id)
+            # an account no longer settling only learns an earlier decision, never a new one
+            threshold, settle_to = INT64_MIN, 0
+            if account is not None and account.settle_threshold is not None:
+                threshold, settle_to = account.settle_threshold, account.settle_to
+            amount = await self.store.begin_settlement(account_id, threshold, settle_to, key)
+            log.info("settlement.intent_resumed", account=account_id, key=key, amount=amount)
+            # in the background: paying may wait for the links, which start after this
+            self._spawn(self.settler.settle(account_id, amount, key))
+        return len(intents)
+
     async def start(self) -> None:
-        """Recover the store, start sweeping, then start every attached link."""
+        """Recover the store and unfinished settlements, start sweeping, then start every
+        attached link."""
         await self.recover()
+        await self.resume_settlements()
         if self.sweep_interval > 0 and self._sweeper is None:
             self._sweeper = asyncio.ensure_future(self._sweep_forever())
         for link in list(self.links.values()):

@@ -5,9 +5,13 @@
     settler.add_account("b", settings, link_to_b, connector.credit_settlement)
     await settler.start()       # check the ledger, retry what a previous run left unfinished
 
-Paying (the `Settler` hook, called once the connector's store has raised the balance):
+Paying (the `Settler` hooks around the connector's store raising the balance):
 
-1. record the settlement in the journal (SQLite) with a fresh transfer id, durably;
+0. before the store is asked, journal an intent under a fresh transfer id; the store keeps
+   its decision under that id, so after a crash the connector learns from the store
+   whether (and by how much) the balance was raised, and the settlement is not lost;
+1. record the settlement in the journal (SQLite) under that id, durably (replacing the
+   intent);
 2. transfer the amount to the peer's ledger account with that id as the ledger's request id
    (a retry after a crash repeats the same id, so the ledger pays once);
 3. send the peer a BTP Transfer of the amount with a protocol-data entry
@@ -30,7 +34,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, Self
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -49,6 +53,10 @@ log = structlog.get_logger(__name__)
 
 SETTLEMENT_PROTOCOL = "ilpnet.settlement"
 """The BTP protocol-data entry that names the ledger transfer a Transfer stands for."""
+
+FAULT_POINTS = ("decided",)
+"""Where a crash test may stop the settler: `decided` = after the store raised the balance,
+before the journal holds the amount."""
 
 EVENTS_PAGE = 1000
 """Ledger events read per request when looking for a notice's transfer."""
@@ -141,7 +149,8 @@ CREATE TABLE IF NOT EXISTS outgoing (
     account TEXT NOT NULL,
     amount INTEGER NOT NULL,
     state TEXT NOT NULL CHECK (state IN ('owed', 'paid', 'done'))
-)
+);
+CREATE TABLE IF NOT EXISTS intents (key TEXT PRIMARY KEY, account TEXT NOT NULL);
 """
 
 
@@ -152,15 +161,34 @@ class SettlementJournal:
         self._db = sqlite3.connect(str(path), isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute(_SCHEMA)
+        self._db.executescript(_SCHEMA)
 
-    def record(self, account: str, amount: int) -> OutgoingSettlement:
-        """A new settlement to pay, under a fresh transfer id (also the ledger request id)."""
-        entry = OutgoingSettlement(f"ilpnet-settle-{uuid.uuid4().hex}", account, amount)
-        self._db.execute(
-            "INSERT INTO outgoing VALUES (?, ?, ?, 'owed')",
-            (entry.transfer_id, entry.account, entry.amount),
-        )
+    def intent(self, account: str) -> str:
+        """Note that a settlement of `account` is being decided; its key, a fresh transfer
+        id (the ledger request id if it is paid)."""
+        key = f"ilpnet-settle-{uuid.uuid4().hex}"
+        self._db.execute("INSERT INTO intents VALUES (?, ?)", (key, account))
+        return key
+
+    def open_intents(self) -> list[tuple[str, str]]:
+        return [
+            (str(k), str(a))
+            for k, a in self._db.execute("SELECT key, account FROM intents ORDER BY rowid")
+        ]
+
+    def record(self, account: str, amount: int, key: str | None = None) -> OutgoingSettlement:
+        """A settlement to pay, under `key` (an intent's, which it replaces) or a fresh
+        transfer id (also the ledger request id); recording a key twice changes nothing.
+        An amount of 0 only closes the intent (returned with amount 0, nothing to pay)."""
+        entry = OutgoingSettlement(key or f"ilpnet-settle-{uuid.uuid4().hex}", account, amount)
+        with self._db:  # one transaction: the intent becomes the owed settlement
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("DELETE FROM intents WHERE key = ?", (entry.transfer_id,))
+            if amount > 0:
+                self._db.execute(
+                    "INSERT OR IGNORE INTO outgoing VALUES (?, ?, ?, 'owed')",
+                    (entry.transfer_id, entry.account, entry.amount),
+                )
         return entry
 
     def mark_paid(self, transfer_id: str) -> None:
@@ -276,13 +304,6 @@ class SettlementReceiver:
 # ---- paying -------------------------------------------------------------------------------
 
 
-class SettledAccount(Protocol):
-    """What the settler needs of the connector's account settings."""
-
-    @property
-    def id(self) -> str: ...
-
-
 @dataclass
 class _Peer:
     settings: LedgerSettlementSettings
@@ -309,6 +330,8 @@ class LedgerSettler:
         self._peers: dict[str, _Peer] = {}
         self._names: dict[str, str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self.fault: Callable[[str], None] | None = None
+        """Crash tests only: called at each point of `FAULT_POINTS` as it is reached."""
 
     def add_account(
         self,
@@ -355,13 +378,24 @@ class LedgerSettler:
             self._spawn(self._complete(entry))
         return len(unfinished)
 
-    async def settle(self, account: SettledAccount, amount: int) -> None:
-        """`Settler.settle`: pay `amount` to the peer of `account` and tell it."""
-        account_id = account.id
+    def intent(self, account_id: str) -> str:
+        """`Settler.intent`: journal that a settlement of `account_id` is being decided."""
+        return self.journal.intent(account_id)
+
+    def open_intents(self) -> list[tuple[str, str]]:
+        """`Settler.open_intents`: intents a crash left without an amount."""
+        return self.journal.open_intents()
+
+    async def settle(self, account_id: str, amount: int, key: str) -> None:
+        """`Settler.settle`: pay `amount` to the peer of `account_id` and tell it."""
+        if self.fault is not None and amount > 0:
+            self.fault("decided")  # the store raised the balance; the journal has no amount
+        entry = self.journal.record(account_id, amount, key)
+        if amount <= 0:
+            return
         if account_id not in self._peers:
             log.error("settlement.no_ledger", account=account_id, amount=amount)
             return
-        entry = self.journal.record(account_id, amount)
         await self._complete(entry)
 
     async def _complete(self, entry: OutgoingSettlement) -> None:

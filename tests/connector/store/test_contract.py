@@ -180,6 +180,29 @@ async def test_settlement_trigger_raises_balance_once(store: Store) -> None:
     assert await store.begin_settlement("bob", -400, -50) == 0
 
 
+async def test_a_keyed_settlement_decision_is_kept_and_answered_again(store: Store) -> None:
+    await store.settled_incoming("bob", 500)  # -500
+    assert await store.begin_settlement("bob", -400, -50, "k1") == 450
+    await store.settled_incoming("bob", 1000)  # -1050: below the threshold again
+    # asked again under k1 (a restarted settler): the first decision, nothing raised
+    assert await store.begin_settlement("bob", -400, -50, "k1") == 450
+    assert (await store.get_balance("bob")).balance == -1050
+    # a decision of 0 is kept too
+    assert await store.begin_settlement("bob", -2000, 0, "k2") == 0
+    assert await store.begin_settlement("bob", -400, 0, "k2") == 0
+    assert (await store.get_balance("bob")).balance == -1050
+    # a new key decides anew
+    assert await store.begin_settlement("bob", -400, 0, "k3") == 1050
+    assert (await store.get_balance("bob")).balance == 0
+
+
+async def test_concurrent_keyed_settlements_raise_once(store: Store) -> None:
+    await store.settled_incoming("bob", 800)
+    paid = await asyncio.gather(*(store.begin_settlement("bob", -1, 0, "same") for _ in range(10)))
+    assert paid == [800] * 10
+    assert (await store.get_balance("bob")).balance == 0
+
+
 async def test_settlement_not_below_threshold(store: Store) -> None:
     await store.settled_incoming("bob", 300)  # -300
     assert await store.begin_settlement("bob", -300, 0) == 0

@@ -38,6 +38,7 @@ class MemoryStore:
         self._ended: dict[str, PacketState] = {}
         self._pending: set[str] = set()
         self._settlement_keys: set[str] = set()
+        self._settlement_decisions: dict[str, int] = {}
 
     def _book(self, account: str) -> _Book:
         book = self._books.get(account)
@@ -155,14 +156,18 @@ class MemoryStore:
         self._ended.clear()
         return len(done)
 
-    async def begin_settlement(self, account: str, threshold: int, settle_to: int) -> int:
+    async def begin_settlement(
+        self, account: str, threshold: int, settle_to: int, key: str | None = None
+    ) -> int:
+        if key is not None and key in self._settlement_decisions:
+            return self._settlement_decisions[key]
         book = self._book(account)
-        if book.balance >= threshold:
-            return 0
         amount = settle_to - book.balance
-        if not 0 < amount <= INT64_MAX:
-            return 0
+        if book.balance >= threshold or not 0 < amount <= INT64_MAX:
+            amount = 0
         book.balance += amount
+        if key is not None:
+            self._settlement_decisions[key] = amount
         return amount
 
     async def settled_outgoing(

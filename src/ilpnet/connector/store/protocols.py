@@ -148,13 +148,20 @@ class PacketStore(Protocol):
 class SettlementStore(Protocol):
     """Balance changes made by settlements (spec 10 §2, §4.3)."""
 
-    async def begin_settlement(self, account: str, threshold: int, settle_to: int) -> int:
+    async def begin_settlement(
+        self, account: str, threshold: int, settle_to: int, key: str | None = None
+    ) -> int:
         """If the balance is below `threshold`, raise it to `settle_to` and return by how much.
 
         Returns 0 (and changes nothing) when the balance is not below the threshold (or the
         amount would not fit in a signed 64-bit integer). The
         caller then pays that amount: the store debits first, as RFC 0038 says, so two
         workers never settle the same debt twice.
+
+        With a `key` the decision is kept with it, in the same atomic step: asking again
+        with that key changes nothing and returns the amount decided the first time. A
+        settler that journals the key before asking can thus learn, after a crash, whether
+        the balance was raised and by how much (and pay it), without raising it twice.
         """
         ...
 

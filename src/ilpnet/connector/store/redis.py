@@ -265,11 +265,14 @@ class RedisStore:
         )
         return len(ids)
 
-    async def begin_settlement(self, account: str, threshold: int, settle_to: int) -> int:
+    async def begin_settlement(
+        self, account: str, threshold: int, settle_to: int, key: str | None = None
+    ) -> int:
+        decision = "" if key is None else f"{self.prefix}:settle-decision:{key}"
         amount = await self._run(
             self._settle,
-            keys=[self._bal(account), self._accounts, self._scratch],
-            args=[account, str(threshold), str(settle_to)],
+            keys=[self._bal(account), self._accounts, self._scratch, decision],
+            args=[account, str(threshold), str(settle_to), str(SETTLEMENT_KEY_TTL_S)],
         )
         return int(amount)
 

@@ -54,6 +54,7 @@ CREATE TABLE IF NOT EXISTS packets (
 );
 CREATE INDEX IF NOT EXISTS packets_by_state ON packets (state, outgoing_expires_at);
 CREATE TABLE IF NOT EXISTS settlement_keys (key TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS settlement_decisions (key TEXT PRIMARY KEY, amount INTEGER NOT NULL);
 """
 
 INSERT_PACKET = """
@@ -318,13 +319,26 @@ class SqliteStore:
 
         return await self._write(op)
 
-    async def begin_settlement(self, account: str, threshold: int, settle_to: int) -> int:
+    async def begin_settlement(
+        self, account: str, threshold: int, settle_to: int, key: str | None = None
+    ) -> int:
         def op(db: sqlite3.Connection) -> int:
+            if key is not None:
+                row = db.execute(
+                    "SELECT amount FROM settlement_decisions WHERE key = ?", (key,)
+                ).fetchone()
+                if row is not None:
+                    return int(row[0])
             balance, _, _ = self._book(db, account)
-            if balance >= threshold or not 0 < settle_to - balance <= INT64_MAX:
-                return 0
             amount = settle_to - balance
-            self._add(db, account, amount, 0, 0)
+            if balance >= threshold or not 0 < amount <= INT64_MAX:
+                amount = 0
+            else:
+                self._add(db, account, amount, 0, 0)
+            if key is not None:
+                db.execute(
+                    "INSERT INTO settlement_decisions (key, amount) VALUES (?, ?)", (key, amount)
+                )
             return amount
 
         return await self._write(op)
