@@ -14,7 +14,14 @@ from typing import Any
 import aiohttp
 import pytest
 
-from ilpnet.app.escrow_sender import PaymentError, PaymentFailed, pay_from_ledger, quote_payment
+from ilpnet.app.escrow_receiver import EscrowReceiver
+from ilpnet.app.escrow_sender import (
+    PaymentError,
+    PaymentFailed,
+    Receipt,
+    pay_from_ledger,
+    quote_payment,
+)
 from ilpnet.connector.config import ConfigError
 from ilpnet.connector.escrow_ledgers import LedgerAccountConfig
 from ilpnet.ledger.client import LedgerClient
@@ -90,6 +97,27 @@ def public_url(node: ConnectorProcess) -> str:
     return f"http://127.0.0.1:{node.btp_port}"
 
 
+async def pay_xrp(
+    ledgers: Ledgers,
+    alice: str,
+    via: ConnectorProcess,
+    receiver: EscrowReceiver,
+    amount: int,
+    **options: Any,
+) -> Receipt:
+    """`alice` (on the XRP ledger) pays `receiver` through the connector `via`."""
+    return await pay_from_ledger(
+        ledgers.url("test.xrp"),
+        alice,
+        secret_of(alice),
+        public_url(via),
+        receiver.address,
+        amount,
+        receive_key=receiver.receive_key,
+        **options,
+    )
+
+
 async def balance(ledgers: Ledgers, ledger: str, account: str) -> int:
     async with LedgerClient(ledgers.url(ledger), account, secret_of(account)) as me:
         return await me.balance()
@@ -108,16 +136,7 @@ async def test_a_sender_on_one_ledger_pays_a_receiver_on_another(
         alice, bob = fresh("alice"), fresh("bob")
         await new_account(ledgers.url("test.xrp"), alice, 100 * XRP)
         async with receiver_on(ledgers, "test.usd", bob) as receiver:
-            receipt = await pay_from_ledger(
-                ledgers.url("test.xrp"),
-                alice,
-                secret_of(alice),
-                public_url(node),
-                receiver.address,
-                5 * XRP,
-                receive_key=receiver.receive_key,
-                deposit=XRP,
-            )
+            receipt = await pay_xrp(ledgers, alice, node, receiver, 5 * XRP, deposit=XRP)
             got = await asyncio.wait_for(receiver.wait_received(1), 10)
         assert receipt.destination_asset == "USD"
         assert receipt.delivered == got[0].amount > 0
@@ -143,30 +162,14 @@ async def test_state_survives_a_restart_and_is_not_funded_twice(
     await new_account(ledgers.url("test.xrp"), alice, 50 * XRP)
     try:
         async with receiver_on(ledgers, "test.usd", bob) as receiver:
-            first = await pay_from_ledger(
-                ledgers.url("test.xrp"),
-                alice,
-                secret_of(alice),
-                public_url(node),
-                receiver.address,
-                2 * XRP,
-                receive_key=receiver.receive_key,
-                deposit=XRP,
-            )
+            first = await pay_xrp(ledgers, alice, node, receiver, 2 * XRP, deposit=XRP)
             await node.stop()
             await node.start()
             await node.wait_healthy(("xrp", "usd"))
             me = node.config["accounts"]["usd"]["link"]["account"]
             assert await balance(ledgers, "test.usd", me) == 2000 - first.delivered - 1  # fee 1
-            second = await pay_from_ledger(  # the deposit paid before the restart still counts
-                ledgers.url("test.xrp"),
-                alice,
-                secret_of(alice),
-                public_url(node),
-                receiver.address,
-                2 * XRP,
-                receive_key=receiver.receive_key,
-            )
+            # the deposit paid before the restart still counts
+            second = await pay_xrp(ledgers, alice, node, receiver, 2 * XRP)
             await asyncio.wait_for(receiver.wait_received(2), 10)
         assert await balance(ledgers, "test.usd", bob) == first.delivered + second.delivered
     finally:
@@ -230,16 +233,7 @@ async def test_two_hops_from_a_ledger_over_btp_to_another_ledger(
                 public_url(west), "test.xrp", receiver.address, 5 * XRP, deliver=False
             )
             assert (quote.destination_asset, quote.destination_scale) == ("USD", 2)
-            receipt = await pay_from_ledger(
-                ledgers.url("test.xrp"),
-                alice,
-                secret_of(alice),
-                public_url(west),
-                receiver.address,
-                5 * XRP,
-                receive_key=receiver.receive_key,
-                deposit=XRP,
-            )
+            receipt = await pay_xrp(ledgers, alice, west, receiver, 5 * XRP, deposit=XRP)
             got = await asyncio.wait_for(receiver.wait_received(1), 10)
             bob_address = receiver.address
         delivered = got[0].amount
@@ -275,14 +269,12 @@ async def test_a_payment_the_far_side_refuses_rolls_back(ledgers: Ledgers, tmp_p
         async with receiver_on(ledgers, "test.usd", bob) as receiver:
             refused = r"T04 ledger refused the escrow: account \S+ has 0"
             with pytest.raises(PaymentFailed, match=refused):
-                await pay_from_ledger(
-                    ledgers.url("test.xrp"),
+                await pay_xrp(
+                    ledgers,
                     alice,
-                    secret_of(alice),
-                    public_url(node),
-                    receiver.address,
+                    node,
+                    receiver,
                     5 * XRP,
-                    receive_key=receiver.receive_key,
                     deposit=XRP,
                     wait_rollback=True,
                     expiry=timedelta(seconds=6),
