@@ -422,3 +422,38 @@ def test_a_peer_public_url_must_be_http() -> None:
     )
     with pytest.raises(ConfigError, match=r"accounts\.b\.link\.public_url: must be http://"):
         parse_node_config(text)
+
+
+async def test_a_routing_loop_between_peers_ends_the_quote_with_f02(
+    ledgers: Ledgers, tmp_path: Path
+) -> None:
+    """ping routes test.loop to pong and pong back to ping: the onward quotes stop after
+    MAX_HOPS connectors instead of calling each other forever."""
+    peer = {"relation": "peer", "asset_code": "ETH", "asset_scale": 9}
+    pong = escrow_connector(ledgers, tmp_path, "pong", {"test.eth": 0})
+    ping = escrow_connector(ledgers, tmp_path, "ping", {"test.xrp": 0})
+    pong.config["accounts"]["ping"] = {
+        **peer,
+        "link": {"kind": "btp-server", "token": "ping-pong", "public_url": public_url(ping)},
+    }
+    pong.config["routes"] = [{"prefix": "test.loop", "account": "ping"}]
+    ping.config["accounts"]["pong"] = {
+        **peer,
+        "link": {
+            "kind": "btp-client",
+            "url": pong.btp_url,
+            "token": "ping-pong",
+            "username": "ping",
+            "public_url": public_url(pong),
+        },
+    }
+    ping.config["routes"] = [{"prefix": "test.loop", "account": "pong"}]
+    await pong.start()
+    await ping.start()
+    try:
+        await ping.wait_healthy(("xrp", "pong"))
+        with pytest.raises(PaymentError, match=r"^F02: quote crosses more than 8 connectors"):
+            await quote_payment(public_url(ping), "test.xrp", "test.loop.x", XRP, deliver=False)
+    finally:
+        await ping.stop()
+        await pong.stop()

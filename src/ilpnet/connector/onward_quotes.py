@@ -5,11 +5,13 @@ peer connector whose public API it knows (`public_url` on that peer's link), it 
 API for the rest, handing over the amount as it would arrive there, in the peer link's
 asset:
 
-    GET {public_url}/quote?asset=ETH&scale=9&to=test.usd.bob&source_amount=4990000
+    GET {public_url}/quote?asset=ETH&scale=9&to=test.usd.bob&source_amount=4990000&hops=1
 
 The peer answers the same JSON as any quote (its own hop and, recursively, the rest), so
 a sender sees one quote for the whole path. An unreachable peer API is T01; the peer's own
-refusal keeps its ILP code (F02 no route, R01 converts to zero...).
+refusal keeps its ILP code (F02 no route, R01 converts to zero...). `hops` counts the
+connectors that priced the path so far; past `MAX_HOPS` the quote is refused (F02), so
+routes that loop between connectors cannot make quotes call each other forever.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from ilpnet.connector.rates import Asset
 from ilpnet.wire.errors import ErrorCode, IlpError
 
 TIMEOUT_S = 5.0
+MAX_HOPS = 8
+"""A quote crossing more connectors than this is refused (F02): a routing loop, likely."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +66,16 @@ class PeerQuotes:
         *,
         source_amount: int | None = None,
         destination_amount: int | None = None,
+        hops: int = 1,
     ) -> OnwardQuote:
-        """Exactly one of the amounts: `source_amount` in `asset`, or what to deliver."""
-        params = {"asset": asset.code, "scale": str(asset.scale), "to": destination}
+        """Exactly one of the amounts: `source_amount` in `asset`, or what to deliver;
+        `hops`: how many connectors priced the path before the peer."""
+        params = {
+            "asset": asset.code,
+            "scale": str(asset.scale),
+            "to": destination,
+            "hops": str(hops),
+        }
         if source_amount is not None:
             params["source_amount"] = str(source_amount)
         else:

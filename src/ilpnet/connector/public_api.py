@@ -119,6 +119,7 @@ async def get_quote(request: web.Request) -> web.Response:
             rollback_charge=charge,
             margin_ms=int(service.margin.total_seconds() * 1000),
             onward=service.onward,
+            hops=_int_param(request, "hops") or 0,
         )
     except IlpError as err:
         return _error(400, str(err.code), err.message)

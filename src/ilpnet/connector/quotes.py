@@ -14,7 +14,7 @@ from fractions import Fraction
 
 from ilpnet.connector.connector import Connector
 from ilpnet.connector.errors import InsufficientSourceAmountError, UnreachableError
-from ilpnet.connector.onward_quotes import PeerQuotes
+from ilpnet.connector.onward_quotes import MAX_HOPS, PeerQuotes
 from ilpnet.connector.rates import Asset
 from ilpnet.links.ledger_escrow import LedgerEscrowLink
 from ilpnet.wire.address import is_valid_address
@@ -84,6 +84,7 @@ async def quote(
     rollback_charge: int = 0,
     margin_ms: int = 0,
     onward: PeerQuotes | None = None,
+    hops: int = 0,
 ) -> Quote:
     """Price a payment from `source` (a ledger's escrow link, or an asset arriving from a
     peer) to `destination`; exactly one amount given. A route that goes on through a peer
@@ -113,6 +114,10 @@ async def quote(
     window_ms = int(2 * connector.expiry.min_message_window.total_seconds() * 1000)
     min_expiry_ms = window_ms + margin_ms
     if out is None and onward is not None and found.next_hop in onward:
+        if hops >= MAX_HOPS:
+            raise UnreachableError(
+                f"quote crosses more than {MAX_HOPS} connectors. destination={destination}"
+            )
         # our hop into the peer's asset, the rest as the peer prices it
         if source_amount is not None:
             mid = await rates.quote_source(src, dst, source_amount)
@@ -120,11 +125,17 @@ async def quote(
                 raise InsufficientSourceAmountError(
                     f"amount converts to zero. amount={source_amount} {src.code}/{src.scale}"
                 )
-            far = await onward.quote(found.next_hop, dst, destination, source_amount=mid)
+            far = await onward.quote(
+                found.next_hop, dst, destination, source_amount=mid, hops=hops + 1
+            )
             sent = source_amount
         else:
             far = await onward.quote(
-                found.next_hop, dst, destination, destination_amount=destination_amount
+                found.next_hop,
+                dst,
+                destination,
+                destination_amount=destination_amount,
+                hops=hops + 1,
             )
             sent = await rates.quote_destination(src, dst, far.source_amount)
         delivered = far.destination_amount
