@@ -2,13 +2,22 @@
 a ``BEGIN IMMEDIATE`` transaction so several processes sharing the file never race past a
 limit.
 
-Group commit: the writes asked for during one event-loop tick run in one transaction, each
-in its own savepoint (so a refused one changes nothing), and every caller gets its answer
-only after that transaction has committed. A commit costs far more than the statements, so
-many packets in flight share one. The work runs synchronously on the event loop (tens of
-microseconds per write with WAL and ``synchronous=NORMAL``, which survives a killed
-process), cheaper than a hop to a worker thread; a second process holding the write lock
-makes it wait up to the busy timeout.
+Group commit: the writes asked for during one event-loop tick run in one transaction, and
+every caller gets its answer only after that transaction has committed. A commit costs far
+more than the statements, so many packets in flight share one. The work runs synchronously
+on the event loop (a few microseconds per write with WAL and ``synchronous=NORMAL``, which
+survives a killed process), cheaper than a hop to a worker thread; a second process holding
+the write lock makes it wait up to the busy timeout.
+
+Within the transaction the books live in Python (`_Books`): each account's row is read once,
+the operations check and change it there, and every changed book is written back once just
+before COMMIT (``BEGIN IMMEDIATE`` holds the write lock, so nobody else changes a book
+meanwhile). Each operation makes all its checks before its only SQL write (a packet or a
+settlement key, one statement, which SQLite applies whole or not at all) and changes its
+books after it, so a refused operation changes nothing without a savepoint. Should the
+transaction itself fail after it began (a write-back, the COMMIT, SQLite giving up the
+transaction), the operations are run again one transaction each, so each caller gets the
+outcome of its own operation as if it had been alone.
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from ilpnet.connector.errors import InsufficientLiquidityError
 from ilpnet.connector.store.protocols import (
@@ -62,6 +71,18 @@ INSERT INTO packets (packet_id, incoming_account, incoming_amount, outgoing_acco
     outgoing_amount, condition, incoming_expires_at, outgoing_expires_at, state)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
+UPSERT_BOOK = (
+    "INSERT INTO balances (account, balance, pending_in, pending_out) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (account) DO UPDATE SET balance = excluded.balance, "
+    "pending_in = excluded.pending_in, pending_out = excluded.pending_out"
+)
+UPDATE_HINTED = (
+    "UPDATE packets SET state = ? WHERE packet_id = ? AND state = ? AND incoming_account = ? "
+    "AND incoming_amount = ? AND outgoing_account = ? AND outgoing_amount = ?"
+)
+BEGUN_HINTS = 1 << 16
+"""At most this many `SqliteStore._begun` hints (all dropped when full)."""
+_PENDING = PacketState.PENDING.value
 SELECT_PACKETS = """
 SELECT packet_id, incoming_account, incoming_amount, outgoing_account, outgoing_amount,
     condition, incoming_expires_at, outgoing_expires_at, state
@@ -71,9 +92,11 @@ FROM packets
 
 def _time(value: datetime) -> str:
     """Fixed-width UTC text, so text order is time order."""
-    if value.utcoffset() is None:
-        raise ValueError("expiry times must be timezone-aware")
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
+    if value.tzinfo is not UTC:
+        if value.utcoffset() is None:
+            raise ValueError("expiry times must be timezone-aware")
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="microseconds")
 
 
 def _packet(row: tuple[str, str, int, str, int, bytes, str, str, str]) -> InFlight:
@@ -90,6 +113,100 @@ def _packet(row: tuple[str, str, int, str, int, bytes, str, str, str]) -> InFlig
     )
 
 
+Book = tuple[int, int, int]
+"""balance, pending_in, pending_out"""
+
+
+def _read_book(db: sqlite3.Connection, account: str) -> Book:
+    row = db.execute(
+        "SELECT balance, pending_in, pending_out FROM balances WHERE account = ?", (account,)
+    ).fetchone()
+    if row is None:
+        return (0, 0, 0)
+    return (int(row[0]), int(row[1]), int(row[2]))
+
+
+class _Books:
+    """The books of one write transaction: read from the file once each, changed here by the
+    operations, written back by `write` before COMMIT. Valid only while the transaction holds
+    the write lock."""
+
+    __slots__ = ("_books", "_changed", "db")
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        self._books: dict[str, Book] = {}
+        self._changed: dict[str, None] = {}
+
+    def get(self, account: str) -> Book:
+        book = self._books.get(account)
+        if book is None:
+            book = self._books[account] = _read_book(self.db, account)
+        return book
+
+    def plan(
+        self, account: str, balance: int, pending_in: int, pending_out: int, old: Book | None = None
+    ) -> Book:
+        """The book after adding these amounts, checked (SQLite would silently turn an int64
+        overflow into a float), not yet kept: `put` keeps it. `old` is the book as this
+        operation has just read it, if it has."""
+        if old is None:
+            old = self.get(account)
+        new = (old[0] + balance, old[1] + pending_in, old[2] + pending_out)
+        check_book(*new)
+        return new
+
+    def put(self, account: str, book: Book) -> None:
+        self._books[account] = book
+        self._changed[account] = None
+
+    def add(
+        self, account: str, balance: int, pending_in: int, pending_out: int, old: Book | None = None
+    ) -> None:
+        self.put(account, self.plan(account, balance, pending_in, pending_out, old))
+
+    def write(self) -> None:
+        """Every changed book back to the file (a row for each, even if unchanged in sum)."""
+        if self._changed:
+            books = self._books
+            self.db.executemany(
+                UPSERT_BOOK, [(account, *books[account]) for account in self._changed]
+            )
+
+
+class _Aborted(Exception):
+    """The transaction failed after it began; its operations are to be run again alone."""
+
+
+def _undone(
+    db: sqlite3.Connection, sql: str, params: tuple[Any, ...], error: Exception
+) -> NoReturn:
+    """Run one write and take it back, then raise `error`: the error an operation met before
+    this store checked its books first, raised as before (the write's own error comes
+    first, as it did)."""
+    db.execute("SAVEPOINT op")
+    try:
+        db.execute(sql, params)
+    finally:
+        db.execute("ROLLBACK TO op")
+        db.execute("RELEASE op")
+    raise error
+
+
+def finished_books(
+    books: _Books, outcome: PacketState, incoming: str, x: int, outgoing: str, y: int
+) -> tuple[Book, Book]:
+    """The incoming and outgoing books once a packet of `x` in, `y` out ends as `outcome`
+    (checked, not yet kept; the outgoing one after the incoming, should they be one)."""
+    if outcome is PacketState.FULFILLED:
+        new_in = books.plan(incoming, 0, -x, 0)
+        new_out = books.plan(outgoing, -y, 0, -y, new_in if outgoing == incoming else None)
+    else:
+        new_in = books.plan(incoming, -x, -x, 0)
+        new_out = books.plan(outgoing, 0, 0, -y, new_in if outgoing == incoming else None)
+    return new_in, new_out
+
+
 class SqliteStore:
     """Balances, in-flight packets and settlements in one SQLite file."""
 
@@ -101,14 +218,18 @@ class SqliteStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=10000")
-        self._queue: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        self._queue: list[tuple[Callable[[_Books], Any], asyncio.Future[Any]]] = []
         self._flush_scheduled = False
+        # packet_id -> (incoming account and amount, outgoing account and amount) of the
+        # packets this store began: a hint that spares `finish_packet` its read, checked by
+        # its UPDATE (which matches only the row as hinted), so a wrong one costs the read
+        self._begun: dict[str, tuple[str, int, str, int]] = {}
         with self._transaction():
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     self._db.execute(statement)
 
-    async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
+    async def _write(self, op: Callable[[_Books], T]) -> T:
         """Run `op` in the next group commit; its result once that has committed."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[Any] = loop.create_future()
@@ -120,29 +241,27 @@ class SqliteStore:
         return result
 
     def _flush(self) -> None:
-        """One transaction for every write queued this tick, each in its own savepoint (a
-        refused or failed one changes nothing); callers learn their results after COMMIT."""
+        """One transaction for every write queued this tick (a refused or failed one changes
+        nothing); callers learn their results after COMMIT."""
         self._flush_scheduled = False
         batch, self._queue = self._queue, []
         if not batch:
             return
-        db = self._db
-        outcomes: list[tuple[bool, Any]] = []
+        outcomes: list[tuple[bool, Any]]
         try:
-            db.execute("BEGIN IMMEDIATE")
             try:
+                outcomes = self._run([op for op, _ in batch])
+            except _Aborted as aborted:
+                if len(batch) == 1:
+                    raise aborted.__cause__ or aborted from None
+                outcomes = []
                 for op, _ in batch:
-                    db.execute("SAVEPOINT op")
                     try:
-                        outcomes.append((True, op(db)))
-                    except Exception as exc:
-                        db.execute("ROLLBACK TO op")
+                        outcomes.extend(self._run([op]))
+                    except _Aborted as alone:
+                        outcomes.append((False, alone.__cause__ or alone))
+                    except Exception as exc:  # the others' own transactions may have committed
                         outcomes.append((False, exc))
-                    db.execute("RELEASE op")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
         except Exception as exc:
             for _, done in batch:
                 if not done.done():
@@ -156,6 +275,34 @@ class SqliteStore:
             else:
                 done.set_exception(value)
 
+    def _run(self, ops: list[Callable[[_Books], Any]]) -> list[tuple[bool, Any]]:
+        """`ops` in one transaction: each one's result or the exception that refused it.
+        Raises what stopped the transaction from beginning; `_Aborted` (from what failed)
+        when it failed after it began, nothing of it committed."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            books = _Books(db)
+            for op in ops:
+                try:
+                    outcomes.append((True, op(books)))
+                except Exception as exc:
+                    if not db.in_transaction:  # SQLite gave up the whole transaction
+                        raise
+                    outcomes.append((False, exc))
+            books.write()
+            db.execute("COMMIT")
+        except Exception as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise _Aborted() from exc
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        return outcomes
+
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         db = self._db
@@ -167,50 +314,22 @@ class SqliteStore:
             raise
         db.execute("COMMIT")
 
-    def _book(self, db: sqlite3.Connection, account: str) -> tuple[int, int, int]:
-        row = db.execute(
-            "SELECT balance, pending_in, pending_out FROM balances WHERE account = ?",
-            (account,),
-        ).fetchone()
-        if row is None:
-            return (0, 0, 0)
-        return (int(row[0]), int(row[1]), int(row[2]))
-
-    def _add(
-        self,
-        db: sqlite3.Connection,
-        account: str,
-        balance: int,
-        pending_in: int,
-        pending_out: int,
-        old: tuple[int, int, int] | None = None,
-    ) -> None:
-        """Add to the book (SQLite would silently turn an int64 overflow into a float);
-        `old` is the book as this operation has just read it, if it has."""
-        if old is None:
-            old = self._book(db, account)
-        check_book(old[0] + balance, old[1] + pending_in, old[2] + pending_out)
-        db.execute(
-            "INSERT INTO balances (account, balance, pending_in, pending_out) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (account) DO UPDATE SET balance = balance + excluded.balance, "
-            "pending_in = pending_in + excluded.pending_in, "
-            "pending_out = pending_out + excluded.pending_out",
-            (account, balance, pending_in, pending_out),
-        )
-
     async def reserve_incoming(self, account: str, amount: int, maximum: int | None) -> int:
         check_amount(amount, limited=False)
         limit = INT64_MAX if maximum is None else min(maximum, INT64_MAX)
 
-        def op(db: sqlite3.Connection) -> int:
-            book = self._book(db, account)
+        def op(books: _Books) -> int:
+            book = books.get(account)
             balance, pending_in, _ = book
             if balance + amount > limit or pending_in + amount > INT64_MAX:
                 raise InsufficientLiquidityError(
                     f"exceeded maximum balance. account={account} balance={balance} "
                     f"amount={amount} maximum={limit}"
                 )
-            self._add(db, account, amount, amount, 0, book)
+            new = books.plan(account, amount, amount, 0, book)
+            if amount > INT64_MAX:  # as binding it to a statement did
+                raise OverflowError("Python int too large to convert to SQLite INTEGER")
+            books.put(account, new)
             return balance + amount
 
         return await self._write(op)
@@ -218,21 +337,21 @@ class SqliteStore:
     async def commit_incoming(self, account: str, amount: int) -> None:
         check_amount(amount)
 
-        def op(db: sqlite3.Connection) -> None:
-            self._add(db, account, 0, -amount, 0)
+        def op(books: _Books) -> None:
+            books.add(account, 0, -amount, 0)
 
         return await self._write(op)
 
     async def release_incoming(self, account: str, amount: int) -> None:
         check_amount(amount)
 
-        def op(db: sqlite3.Connection) -> None:
-            self._add(db, account, -amount, -amount, 0)
+        def op(books: _Books) -> None:
+            books.add(account, -amount, -amount, 0)
 
         return await self._write(op)
 
     async def get_balance(self, account: str) -> Balance:
-        return Balance(account, *self._book(self._db, account))
+        return Balance(account, *_read_book(self._db, account))
 
     async def all_balances(self) -> list[Balance]:
         rows = self._db.execute(
@@ -245,36 +364,46 @@ class SqliteStore:
         check_amount(packet.outgoing_amount, limited=False)
         limit = INT64_MIN if minimum is None else max(minimum, INT64_MIN)
 
-        def op(db: sqlite3.Connection) -> None:
-            book = self._book(db, packet.outgoing_account)
+        def op(books: _Books) -> None:
+            account = packet.outgoing_account
+            amount = packet.outgoing_amount
+            book = books.get(account)
             balance, _, pending_out = book
             available = balance - pending_out
-            if (
-                available - packet.outgoing_amount < limit
-                or pending_out + packet.outgoing_amount > INT64_MAX
-            ):
+            if available - amount < limit or pending_out + amount > INT64_MAX:
                 raise InsufficientLiquidityError(
-                    f"exceeded minimum balance. account={packet.outgoing_account} "
-                    f"available={available} amount={packet.outgoing_amount} minimum={limit}"
+                    f"exceeded minimum balance. account={account} "
+                    f"available={available} amount={amount} minimum={limit}"
                 )
+            row = (
+                packet.packet_id,
+                packet.incoming_account,
+                packet.incoming_amount,
+                account,
+                amount,
+                packet.condition,
+                _time(packet.incoming_expires_at),
+                _time(packet.outgoing_expires_at),
+                _PENDING,
+            )
             try:
-                db.execute(
-                    INSERT_PACKET,
-                    (
-                        packet.packet_id,
-                        packet.incoming_account,
-                        packet.incoming_amount,
-                        packet.outgoing_account,
-                        packet.outgoing_amount,
-                        packet.condition,
-                        _time(packet.incoming_expires_at),
-                        _time(packet.outgoing_expires_at),
-                        PacketState.PENDING.value,
-                    ),
-                )
+                try:
+                    new = books.plan(account, 0, 0, amount, book)
+                except ValueError as exc:
+                    _undone(books.db, INSERT_PACKET, row, exc)
+                books.db.execute(INSERT_PACKET, row)
             except sqlite3.IntegrityError as exc:
                 raise ValueError(f"packet already recorded: {packet.packet_id}") from exc
-            self._add(db, packet.outgoing_account, 0, 0, packet.outgoing_amount, book)
+            books.put(account, new)
+            begun = self._begun
+            if len(begun) >= BEGUN_HINTS:
+                begun.clear()
+            begun[packet.packet_id] = (
+                packet.incoming_account,
+                packet.incoming_amount,
+                account,
+                amount,
+            )
 
         return await self._write(op)
 
@@ -282,21 +411,36 @@ class SqliteStore:
         if outcome is PacketState.PENDING:
             raise ValueError("a packet cannot finish as pending")
 
-        def op(db: sqlite3.Connection) -> bool:
+        def op(books: _Books) -> bool:
+            db = books.db
+            hint = self._begun.pop(packet_id, None)
+            if hint is not None:
+                try:
+                    new_in, new_out = finished_books(books, outcome, *hint)
+                except ValueError:
+                    pass  # the checks again below, on the row itself
+                else:
+                    if db.execute(
+                        UPDATE_HINTED, (outcome.value, packet_id, _PENDING, *hint)
+                    ).rowcount:
+                        books.put(hint[0], new_in)
+                        books.put(hint[2], new_out)
+                        return True
             row = db.execute(
-                "UPDATE packets SET state = ? WHERE packet_id = ? AND state = ? "
-                "RETURNING incoming_account, incoming_amount, outgoing_account, outgoing_amount",
-                (outcome.value, packet_id, PacketState.PENDING.value),
+                "SELECT incoming_account, incoming_amount, outgoing_account, outgoing_amount, "
+                "state FROM packets WHERE packet_id = ?",
+                (packet_id,),
             ).fetchone()
-            if row is None:
+            if row is None or row[4] != _PENDING:
                 return False
             incoming, x, outgoing, y = str(row[0]), int(row[1]), str(row[2]), int(row[3])
-            if outcome is PacketState.FULFILLED:
-                self._add(db, incoming, 0, -x, 0)
-                self._add(db, outgoing, -y, 0, -y)
-            else:
-                self._add(db, incoming, -x, -x, 0)
-                self._add(db, outgoing, 0, 0, -y)
+            new_in, new_out = finished_books(books, outcome, incoming, x, outgoing, y)
+            db.execute(
+                "UPDATE packets SET state = ? WHERE packet_id = ? AND state = ?",
+                (outcome.value, packet_id, _PENDING),
+            )
+            books.put(incoming, new_in)
+            books.put(outgoing, new_out)
             return True
 
         return await self._write(op)
@@ -313,8 +457,10 @@ class SqliteStore:
         return [_packet(r) for r in rows]
 
     async def prune_finished(self) -> int:
-        def op(db: sqlite3.Connection) -> int:
-            cur = db.execute("DELETE FROM packets WHERE state != ?", (PacketState.PENDING.value,))
+        def op(books: _Books) -> int:
+            cur = books.db.execute(
+                "DELETE FROM packets WHERE state != ?", (PacketState.PENDING.value,)
+            )
             return cur.rowcount
 
         return await self._write(op)
@@ -322,23 +468,27 @@ class SqliteStore:
     async def begin_settlement(
         self, account: str, threshold: int, settle_to: int, key: str | None = None
     ) -> int:
-        def op(db: sqlite3.Connection) -> int:
+        def op(books: _Books) -> int:
+            db = books.db
             if key is not None:
                 row = db.execute(
                     "SELECT amount FROM settlement_decisions WHERE key = ?", (key,)
                 ).fetchone()
                 if row is not None:
                     return int(row[0])
-            balance, _, _ = self._book(db, account)
+            balance, _, _ = books.get(account)
             amount = settle_to - balance
+            new = None
             if balance >= threshold or not 0 < amount <= INT64_MAX:
                 amount = 0
             else:
-                self._add(db, account, amount, 0, 0)
+                new = books.plan(account, amount, 0, 0)
             if key is not None:
                 db.execute(
                     "INSERT INTO settlement_decisions (key, amount) VALUES (?, ?)", (key, amount)
                 )
+            if new is not None:
+                books.put(account, new)
             return amount
 
         return await self._write(op)
@@ -356,14 +506,25 @@ class SqliteStore:
         return await self._settled(account, -amount, idempotency_key)
 
     async def _settled(self, account: str, delta: int, key: str | None) -> bool:
-        def op(db: sqlite3.Connection) -> bool:
+        def op(books: _Books) -> bool:
+            db = books.db
+            try:
+                new = books.plan(account, delta, 0, 0)
+            except ValueError:
+                # the key counts first: a repeated one is answered False, as it always was
+                if (
+                    key is not None
+                    and db.execute("SELECT 1 FROM settlement_keys WHERE key = ?", (key,)).fetchone()
+                ):
+                    return False
+                raise
             if key is not None:
                 inserted = db.execute(
                     "INSERT OR IGNORE INTO settlement_keys (key) VALUES (?)", (key,)
                 ).rowcount
                 if inserted == 0:
                     return False
-            self._add(db, account, delta, 0, 0)
+            books.put(account, new)
             return True
 
         return await self._write(op)
