@@ -172,6 +172,20 @@ async def test_pending_packets_ordered_by_expiry_and_prune(store: Store) -> None
     assert [p.packet_id for p in await store.pending_packets()] == ["early", "late"]
 
 
+async def test_prune_forgets_more_ended_packets_than_one_chunk(store: Store) -> None:
+    """Stores prune in chunks (hundreds at a time); every ended packet goes, no pending one."""
+    ended = 1234
+    await asyncio.gather(*(store.begin_packet(packet(f"e{i}", 1, 1), None) for i in range(ended)))
+    await store.begin_packet(packet("still"), None)
+    outcomes = (PacketState.FULFILLED, PacketState.REJECTED, PacketState.EXPIRED)
+    await asyncio.gather(*(store.finish_packet(f"e{i}", outcomes[i % 3]) for i in range(ended)))
+    assert await store.prune_finished() == ended
+    assert await store.get_packet("e0") is None
+    assert await store.get_packet(f"e{ended - 1}") is None
+    assert [p.packet_id for p in await store.pending_packets()] == ["still"]
+    assert await store.prune_finished() == 0
+
+
 async def test_settlement_trigger_raises_balance_once(store: Store) -> None:
     await store.begin_packet(packet("p1", outgoing=500), None)
     await store.finish_packet("p1", PacketState.FULFILLED)  # bob -500

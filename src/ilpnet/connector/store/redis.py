@@ -33,6 +33,8 @@ from ilpnet.connector.store.protocols import (
 from ilpnet.connector.store.resp import RespClient, RespError
 
 SETTLEMENT_KEY_TTL_S = 7 * 24 * 3600
+PRUNE_CHUNK = 500
+"""Ended packets forgotten per round trip by `prune_finished`."""
 """How long a settlement's idempotency key is remembered (RFC 0038: at least 24 h)."""
 
 
@@ -256,14 +258,21 @@ class RedisStore:
         return [p for p in found if p is not None and p.state is PacketState.PENDING]
 
     async def prune_finished(self) -> int:
-        ids = [_text(i) for i in await self._redis.call("SMEMBERS", self._finished)]
-        if not ids:
-            return 0
-        await asyncio.gather(
-            self._redis.call("DEL", *(self._pkt(i) for i in ids)),
-            self._redis.call("SREM", self._finished, *ids),
-        )
-        return len(ids)
+        """In chunks of `PRUNE_CHUNK` ids, so neither the server nor this process spends
+        one long stretch on tens of thousands of ended packets."""
+        total = 0
+        while True:
+            raw = await self._redis.call("SRANDMEMBER", self._finished, str(PRUNE_CHUNK))
+            ids = [_text(i) for i in raw]
+            if not ids:
+                return total
+            await asyncio.gather(
+                self._redis.call("DEL", *(self._pkt(i) for i in ids)),
+                self._redis.call("SREM", self._finished, *ids),
+            )
+            total += len(ids)
+            if len(ids) < PRUNE_CHUNK:
+                return total
 
     async def begin_settlement(
         self, account: str, threshold: int, settle_to: int, key: str | None = None

@@ -80,6 +80,8 @@ UPDATE_HINTED = (
     "UPDATE packets SET state = ? WHERE packet_id = ? AND state = ? AND incoming_account = ? "
     "AND incoming_amount = ? AND outgoing_account = ? AND outgoing_amount = ?"
 )
+PRUNE_CHUNK = 500
+"""Ended packets deleted per write by `prune_finished`."""
 BEGUN_HINTS = 1 << 16
 """At most this many `SqliteStore._begun` hints (all dropped when full)."""
 _PENDING = PacketState.PENDING.value
@@ -457,13 +459,23 @@ class SqliteStore:
         return [_packet(r) for r in rows]
 
     async def prune_finished(self) -> int:
+        """In chunks of `PRUNE_CHUNK` rows, each its own (group-committed) write, so tens of
+        thousands of ended packets never hold the event loop for one long DELETE."""
+
         def op(books: _Books) -> int:
             cur = books.db.execute(
-                "DELETE FROM packets WHERE state != ?", (PacketState.PENDING.value,)
+                "DELETE FROM packets WHERE rowid IN "
+                "(SELECT rowid FROM packets WHERE state != ? LIMIT ?)",
+                (PacketState.PENDING.value, PRUNE_CHUNK),
             )
             return cur.rowcount
 
-        return await self._write(op)
+        total = 0
+        while True:
+            deleted = await self._write(op)
+            total += deleted
+            if deleted < PRUNE_CHUNK:
+                return total
 
     async def begin_settlement(
         self, account: str, threshold: int, settle_to: int, key: str | None = None
