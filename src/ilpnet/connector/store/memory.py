@@ -1,10 +1,13 @@
 """In-process store for tests and single-process simulations; nothing survives a restart.
 
-Atomicity comes for free: no method awaits between its check and its update.
+Atomicity comes for free: no method awaits between its check and its update (only
+`prune_finished` yields, between chunks of ended packets).
 """
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 from dataclasses import replace
 
 from ilpnet.connector.errors import InsufficientLiquidityError
@@ -17,6 +20,9 @@ from ilpnet.connector.store.protocols import (
     check_amount,
     check_book,
 )
+
+PRUNE_CHUNK = 500
+"""Ended packets forgotten per loop turn by `prune_finished`."""
 
 
 class _Book:
@@ -149,12 +155,19 @@ class MemoryStore:
         return sorted(found, key=lambda p: (p.outgoing_expires_at, p.packet_id))
 
     async def prune_finished(self) -> int:
-        """Forget every ended packet; returns how many."""
-        done = list(self._ended)
-        for p in done:
-            del self._packets[p]
-        self._ended.clear()
-        return len(done)
+        """Forget every ended packet, `PRUNE_CHUNK` at a time with a loop turn between (tens
+        of thousands at once held the event loop for milliseconds); returns how many."""
+        todo = len(self._ended)  # those ended before now, oldest first (insertion order)
+        total = 0
+        while total < todo:
+            chunk = list(itertools.islice(self._ended, min(PRUNE_CHUNK, todo - total)))
+            for p in chunk:
+                del self._ended[p]
+                del self._packets[p]
+            total += len(chunk)
+            if total < todo:
+                await asyncio.sleep(0)
+        return total
 
     async def begin_settlement(
         self, account: str, threshold: int, settle_to: int, key: str | None = None
