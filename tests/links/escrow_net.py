@@ -12,15 +12,18 @@ import hashlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from ilpnet.clock import SystemClock
 from ilpnet.connector.escrow_ledgers import LedgerAccountConfig
 from ilpnet.connector.escrow_service import EscrowConnector, EscrowConnectorConfig
+from ilpnet.connector.public_api import add_public_routes
 from ilpnet.ledger.client import LedgerClient
 from ilpnet.ledger.models import Books, Escrow, EscrowState
 from ilpnet.wire.packet import Prepare
@@ -110,6 +113,21 @@ async def fund_connector(ledgers: Ledgers, account: str) -> None:
     for name, *_ in LEDGERS:
         async with await open_account(ledgers.url(name), account) as me:
             await me.faucet(CONNECTOR_FUNDS[name])
+
+
+@asynccontextmanager
+async def public_api(service: EscrowConnector) -> AsyncIterator[str]:
+    """The connector's public API on a free loopback port; yields its base URL."""
+    app = web.Application()
+    add_public_routes(app, service.ledgers)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
 
 
 @pytest.fixture

@@ -6,14 +6,12 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from ilpnet.connector.escrow_service import EscrowConnector
-from ilpnet.connector.public_api import add_public_routes
 from ilpnet.ledger.client import LedgerClient
 from ilpnet.web.network_view import NetworkView
 from ilpnet.web.wallet import Wallet
-from tests.links.escrow_net import Ledgers, connector, ledgers
+from tests.links.escrow_net import Ledgers, connector, ledgers, public_api
 from tests.web.live import Json, dashboard, eventually, ledger_with
 
 __all__ = ["connector", "ledgers"]
@@ -23,16 +21,8 @@ ASSETS = {"xrp": ("XRP", 6), "eth": ("ETH", 9), "usd": ("USD", 2)}
 
 @pytest.fixture
 async def public_url(connector: EscrowConnector) -> AsyncIterator[str]:
-    app = web.Application()
-    add_public_routes(app, connector.ledgers)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
+    async with public_api(connector) as url:
+        yield url
 
 
 def escrow_network(ledgers: Ledgers, public_url: str) -> NetworkView:

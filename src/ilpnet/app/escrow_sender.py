@@ -107,30 +107,32 @@ Progress = Callable[[str], None]
 Confirm = Callable[[EscrowQuote], Awaitable[bool] | bool]
 
 
+async def call_json(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    *,
+    params: dict[str, str] | None = None,
+    body: dict[str, Any] | None = None,
+    token: str = "",
+) -> dict[str, Any]:
+    """One call to a connector's public API (or an invoice URL): its JSON object, or
+    `PaymentError` with the API's error code and message, or saying it is unreachable."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        async with session.request(method, url, params=params, json=body, headers=headers) as resp:
+            parsed: Any = await resp.json(content_type=None)
+    except (aiohttp.ClientError, TimeoutError, ValueError) as err:
+        raise PaymentError(f"cannot reach {url}: {err}") from None
+    if not isinstance(parsed, dict):
+        raise PaymentError(f"{url} did not answer with a JSON object")
+    if resp.status >= 400:
+        raise PaymentError(f"{parsed.get('error', resp.status)}: {parsed.get('message', '')}")
+    return parsed
+
+
 async def _get_json(session: aiohttp.ClientSession, url: str, **params: str) -> dict[str, Any]:
-    try:
-        async with session.get(url, params=params) as resp:
-            body: Any = await resp.json(content_type=None)
-    except (aiohttp.ClientError, TimeoutError, ValueError) as err:
-        raise PaymentError(f"cannot reach {url}: {err}") from None
-    if not isinstance(body, dict):
-        raise PaymentError(f"{url} did not answer with a JSON object")
-    if resp.status >= 400:
-        raise PaymentError(f"{body.get('error', resp.status)}: {body.get('message', '')}")
-    return body
-
-
-async def _post_json(session: aiohttp.ClientSession, url: str) -> dict[str, Any]:
-    try:
-        async with session.post(url) as resp:
-            body: Any = await resp.json(content_type=None)
-    except (aiohttp.ClientError, TimeoutError, ValueError) as err:
-        raise PaymentError(f"cannot reach {url}: {err}") from None
-    if not isinstance(body, dict):
-        raise PaymentError(f"{url} did not answer with a JSON object")
-    if resp.status >= 400:
-        raise PaymentError(f"{body.get('error', resp.status)}: {body.get('message', '')}")
-    return body
+    return await call_json(session, "GET", url, params=params)
 
 
 def invoice_url_of_pointer(pointer: str) -> str:
@@ -360,8 +362,8 @@ async def _ended(me: LedgerClient, escrow_id: str) -> Escrow:
 
 async def withdraw_deposit(connector_url: str, ledger: str, account: str) -> int:
     async with aiohttp.ClientSession() as session:
-        body = await _post_json(
-            session, f"{connector_url.rstrip('/')}/deposits/{ledger}/{account}/withdraw"
+        body = await call_json(
+            session, "POST", f"{connector_url.rstrip('/')}/deposits/{ledger}/{account}/withdraw"
         )
     return int(body["withdrawn"])
 

@@ -14,7 +14,12 @@ from typing import Any
 
 import aiohttp
 
-from ilpnet.app.escrow_sender import PaymentError, PaymentFailed, resolve_destination
+from ilpnet.app.escrow_sender import (
+    PaymentError,
+    PaymentFailed,
+    call_json,
+    resolve_destination,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,20 +48,8 @@ class OffLedgerAccount:
 async def _call(
     method: str, url: str, *, token: str = "", body: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    try:
-        async with (
-            aiohttp.ClientSession() as session,
-            session.request(method, url, json=body, headers=headers) as resp,
-        ):
-            parsed: Any = await resp.json(content_type=None)
-    except (aiohttp.ClientError, TimeoutError, ValueError) as err:
-        raise PaymentError(f"cannot reach {url}: {err}") from None
-    if not isinstance(parsed, dict):
-        raise PaymentError(f"{url} did not answer with a JSON object")
-    if resp.status >= 400:
-        raise PaymentError(f"{parsed.get('error', resp.status)}: {parsed.get('message', '')}")
-    return parsed
+    async with aiohttp.ClientSession() as session:
+        return await call_json(session, method, url, body=body, token=token)
 
 
 async def signup(connector_url: str, name: str) -> OffLedgerAccount:

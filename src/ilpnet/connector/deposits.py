@@ -32,6 +32,7 @@ from ilpnet.ledger import errors as ledger_errors
 from ilpnet.ledger.models import Transfer
 from ilpnet.links.escrow_book import IncomingEscrow, OutgoingEscrow, OutgoingState
 from ilpnet.links.ledger_escrow import LedgerEscrowLink
+from ilpnet.links.sqlite_journal import open_journal
 from ilpnet.wire.errors import ErrorCode, IlpError
 from ilpnet.wire.packet import Prepare
 
@@ -96,10 +97,7 @@ class DepositBook:
     """Deposit entries per (ledger link, sender account)."""
 
     def __init__(self, path: Path | str = ":memory:") -> None:
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
+        self._db = open_journal(path, SCHEMA)
 
     def close(self) -> None:
         self._db.close()

@@ -133,12 +133,12 @@ class EscrowLedgers:
             self.book,
             self.clock,
             address=self.address,
+            secret=lc.secret,
             margin=self.margin,
         )
         link.fault = self.fault
         self.links[lc.id] = link  # before start: close() closes its client either way
-        link.info = await client.info()
-        await client.create_account(lc.account, lc.secret)  # or check the secret
+        await link.start()  # the ledger's info; the account created, or its secret checked
         if lc.fund > 0:  # one request id: funded once, however often the node starts
             await client.faucet(lc.fund, request_id=f"fund:{lc.account}")
         return link

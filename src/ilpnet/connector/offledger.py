@@ -25,7 +25,6 @@ import asyncio
 import hashlib
 import hmac
 import secrets
-import sqlite3
 import uuid
 from collections import deque
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ from ilpnet.links.base import IncomingHandler
 from ilpnet.links.deadline import sleep_until
 from ilpnet.links.escrow_book import EscrowBook, OutgoingState
 from ilpnet.links.ledger_escrow import current_source, payment_source
+from ilpnet.links.sqlite_journal import open_journal
 from ilpnet.wire.address import is_valid_segment
 from ilpnet.wire.errors import ErrorCode, IlpError
 from ilpnet.wire.packet import Fulfill, Prepare, Reject
@@ -102,10 +102,7 @@ class OffLedgerBook:
     """Users, credits and payments; every balance change is one SQLite transaction."""
 
     def __init__(self, path: Path | str = ":memory:") -> None:
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
+        self._db = open_journal(path, SCHEMA)
 
     def close(self) -> None:
         self._db.close()

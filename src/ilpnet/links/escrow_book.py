@@ -15,7 +15,6 @@ EXPIRED; FAILED when the ledger refused to create it.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ilpnet.ledger.models import from_millis, to_millis
+from ilpnet.links.sqlite_journal import open_journal
 
 
 class IncomingState(StrEnum):
@@ -174,10 +174,7 @@ class EscrowBook:
     """SQLite-backed escrow records and worker cursors (all calls are quick local writes)."""
 
     def __init__(self, path: Path | str = ":memory:") -> None:
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
+        self._db = open_journal(path, SCHEMA)
 
     def close(self) -> None:
         self._db.close()

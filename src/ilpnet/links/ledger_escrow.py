@@ -265,19 +265,24 @@ class LedgerEscrowLink:
         if self.fault is not None:
             self.fault(point)
 
+    async def _create_escrow(self, record: OutgoingEscrow) -> Escrow:
+        """Ask the ledger for the escrow `record` describes (its key is the request id, so
+        asking again never makes a second one)."""
+        return await self.client.create_escrow(
+            record.receiver,
+            record.amount,
+            record.condition,
+            record.expires_at,
+            record.memo,
+            request_id=record.key,
+        )
+
     async def _create(self, record: OutgoingEscrow) -> Reject | None:
         """Create the escrow (repeating the same request until the ledger answers)."""
         while True:
             self._at("before_create")
             try:
-                escrow = await self.client.create_escrow(
-                    record.receiver,
-                    record.amount,
-                    record.condition,
-                    record.expires_at,
-                    record.memo,
-                    request_id=record.key,
-                )
+                escrow = await self._create_escrow(record)
             except ledger_errors.LedgerError as err:
                 if isinstance(err, ledger_errors.InternalError):
                     if await self._wait_retry(record.expires_at):
@@ -572,14 +577,7 @@ class LedgerEscrowLink:
             escrow_id = record.escrow_id
             if record.state is OutgoingState.INTENT:
                 try:
-                    created = await self.client.create_escrow(
-                        record.receiver,
-                        record.amount,
-                        record.condition,
-                        record.expires_at,
-                        record.memo,
-                        request_id=record.key,
-                    )
+                    created = await self._create_escrow(record)
                 except ledger_errors.LedgerError as err:
                     self.book.update_outgoing(record.key, OutgoingState.FAILED, message=err.message)
                     continue

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ from ilpnet.ledger.client import LedgerClient
 from ilpnet.ledger.errors import LedgerError
 from ilpnet.ledger.models import EventType, Transfer
 from ilpnet.links.btp import BtpLink, BtpRequestError
+from ilpnet.links.sqlite_journal import open_journal
 from ilpnet.wire.btp import ContentType, ProtocolData
 from ilpnet.wire.errors import ErrorCode, IlpError
 
@@ -158,10 +158,7 @@ class SettlementJournal:
     """Outgoing settlements in SQLite, written (and committed) before each step is taken."""
 
     def __init__(self, path: Path | str = ":memory:") -> None:
-        self._db = sqlite3.connect(str(path), isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_journal(path, _SCHEMA)
 
     def intent(self, account: str) -> str:
         """Note that a settlement of `account` is being decided; its key, a fresh transfer

@@ -427,8 +427,8 @@ async def _open_ledgers(config: NodeConfig, clock: Clock) -> EscrowLedgers | Non
             clock,
             margin=timedelta(milliseconds=config.escrow_margin_ms),
         )
-        if config.peer_public_urls():
-            ledgers.onward = PeerQuotes(config.peer_public_urls())
+        if public_urls := config.peer_public_urls():
+            ledgers.onward = PeerQuotes(public_urls)
     except (OSError, sqlite3.Error) as exc:
         where = config.escrow_state_dir()
         raise NodeStartError(f"cannot open escrow_state {where}: {exc}") from None

@@ -626,7 +626,6 @@ def plan_network(topology: Topology, state_dir: Path, *, fresh: bool = False) ->
                 ready_links=tuple(account for _, account in neighbours[name]),
             )
         )
-    book.save()
     plans: list[ReceiverPlan] = []
     for rname, receiver in receivers.items():
         port = ports[f"receiver:{rname}"]

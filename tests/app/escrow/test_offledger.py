@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
 from ilpnet.app.escrow_receiver import EscrowReceiver
 from ilpnet.app.escrow_sender import PaymentError, PaymentFailed, pay_from_ledger
@@ -18,7 +17,6 @@ from ilpnet.app.offledger_client import account, pay_from_offledger, signup
 from ilpnet.clock import SystemClock
 from ilpnet.connector.escrow_service import EscrowConnector
 from ilpnet.connector.offledger import OffLedgerSettings
-from ilpnet.connector.public_api import add_public_routes
 from tests.links.escrow_net import (
     Ledgers,
     all_books,
@@ -27,6 +25,7 @@ from tests.links.escrow_net import (
     fund_connector,
     new_account,
     open_account,
+    public_api,
     secret_of,
 )
 
@@ -43,16 +42,10 @@ async def service_url(ledgers: Ledgers, tmp_path: Path) -> AsyncIterator[str]:
     )
     service = EscrowConnector(config, SystemClock())
     await service.start()
-    app = web.Application()
-    add_public_routes(app, service.ledgers)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
     try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+        async with public_api(service) as url:
+            yield url
     finally:
-        await runner.cleanup()
         await service.close()
 
 
