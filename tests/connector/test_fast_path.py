@@ -309,6 +309,7 @@ async def test_real_clock_timeout_over_btp_is_the_connectors_own_r00() -> None:
         conn = server.link("receiver")._conn
         assert conn is not None
         assert not conn.pending
+        assert conn.session.outstanding == 0  # the request id is not kept forever
     finally:
         hold.set()
         await sender.close()

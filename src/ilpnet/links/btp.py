@@ -236,6 +236,9 @@ class BtpLink:
                 conn.pending[rid] = fut
                 try:
                     outcome = await fut
+                except asyncio.CancelledError:  # the deadline passed: drop a late answer
+                    conn.session.forget(rid)
+                    raise
                 finally:
                     conn.pending.pop(rid, None)
         else:
