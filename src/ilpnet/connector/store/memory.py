@@ -21,8 +21,10 @@ from ilpnet.connector.store.protocols import (
     check_book,
 )
 
-PRUNE_CHUNK = 500
-"""Ended packets forgotten per loop turn by `prune_finished`."""
+PRUNE_CHUNK = 50
+"""Ended packets forgotten per loop turn by `prune_finished` (measured at half the peak
+rate: p99 added latency ~5 ms with 500, ~3 ms with 50; 10 is worse again: the prune then
+lasts so long that more packets meet it)."""
 
 
 class _Book:

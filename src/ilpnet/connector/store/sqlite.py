@@ -80,8 +80,9 @@ UPDATE_HINTED = (
     "UPDATE packets SET state = ? WHERE packet_id = ? AND state = ? AND incoming_account = ? "
     "AND incoming_amount = ? AND outgoing_account = ? AND outgoing_amount = ?"
 )
-PRUNE_CHUNK = 500
-"""Ended packets deleted per write by `prune_finished`."""
+PRUNE_CHUNK = 100
+"""Ended packets deleted per write by `prune_finished` (measured at half the peak rate:
+p99 added latency ~19 ms with 500, ~8 ms with 100, for ~3 % fewer packets/s at the peak)."""
 BEGUN_HINTS = 1 << 16
 """At most this many `SqliteStore._begun` hints (all dropped when full)."""
 _PENDING = PacketState.PENDING.value
