@@ -26,6 +26,7 @@ from ilpnet.connector.store import (
     SqliteStore,
     Store,
 )
+from ilpnet.connector.store import sqlite as sqlite_store
 from ilpnet.connector.store.protocols import INT64_MAX, INT64_MIN
 
 T = datetime(2026, 1, 1, tzinfo=UTC)
@@ -247,5 +248,40 @@ async def test_a_reservation_beyond_int64_that_passes_the_checks_is_refused(
         with pytest.raises(OverflowError):
             await store.reserve_incoming("n", INT64_MAX + 5, None)
         assert await store.get_balance("n") == Balance("n", -10, -10, 0)
+    finally:
+        await store.close()
+
+
+def rows_in_database_file(path: Path) -> int:
+    """Packets in the main database file alone: `immutable` reads it without the WAL, so
+    only what a checkpoint has copied there counts."""
+    db = sqlite3.connect(f"file:{path}?immutable=1", uri=True)
+    try:
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'packets'").fetchall():
+            return 0  # not even the schema has reached it
+        (count,) = db.execute("SELECT COUNT(*) FROM packets").fetchone()
+        return int(count)
+    finally:
+        db.close()
+
+
+async def test_the_log_is_checkpointed_off_the_event_loop_every_so_many_commits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's own checkpoint (an fsync, milliseconds, at the commit that fills the log)
+    is off; the store checkpoints in a worker thread every `CHECKPOINT_EVERY` commits."""
+    monkeypatch.setattr(sqlite_store, "CHECKPOINT_EVERY", 3)
+    path = tmp_path / "s.db"
+    store = SqliteStore(path)
+    try:
+        for i in range(2):
+            await store.begin_packet(InFlight(f"p{i}", "a", 1, "b", 1, bytes(32), T, T), None)
+        assert store._checkpointing is None
+        assert rows_in_database_file(path) == 0  # all in the log still
+        await store.begin_packet(InFlight("p2", "a", 1, "b", 1, bytes(32), T, T), None)
+        assert store._checkpointing is not None  # the third commit started one
+        await asyncio.wait_for(store._checkpointing, 10)
+        assert rows_in_database_file(path) == 3
+        assert len(await store.pending_packets()) == 3
     finally:
         await store.close()
