@@ -265,6 +265,10 @@ def rows_in_database_file(path: Path) -> int:
         db.close()
 
 
+def checkpoint_started(store: SqliteStore) -> asyncio.Future[None] | None:
+    return store._checkpointing
+
+
 async def test_the_log_is_checkpointed_off_the_event_loop_every_so_many_commits(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -276,11 +280,12 @@ async def test_the_log_is_checkpointed_off_the_event_loop_every_so_many_commits(
     try:
         for i in range(2):
             await store.begin_packet(InFlight(f"p{i}", "a", 1, "b", 1, bytes(32), T, T), None)
-        assert store._checkpointing is None
+        assert checkpoint_started(store) is None
         assert rows_in_database_file(path) == 0  # all in the log still
         await store.begin_packet(InFlight("p2", "a", 1, "b", 1, bytes(32), T, T), None)
-        assert store._checkpointing is not None  # the third commit started one
-        await asyncio.wait_for(store._checkpointing, 10)
+        started = checkpoint_started(store)
+        assert started is not None  # the third commit started one
+        await asyncio.wait_for(started, 10)
         assert rows_in_database_file(path) == 3
         assert len(await store.pending_packets()) == 3
     finally:
