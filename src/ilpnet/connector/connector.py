@@ -22,6 +22,7 @@ import structlog
 
 from ilpnet.clock import Clock
 from ilpnet.connector.accounts import AccountSettings, Relation
+from ilpnet.connector.direct_path import DirectPath
 from ilpnet.connector.fast_path import FastPath
 from ilpnet.connector.pipeline import ExpiryWindow, Forward, Handler, chain
 from ilpnet.connector.rates import BalanceHoldings, Rates
@@ -40,8 +41,8 @@ from ilpnet.connector.steps.route import Router, route
 from ilpnet.connector.steps.send import send_to_link
 from ilpnet.connector.steps.shorten_expiry import shorten_expiry
 from ilpnet.connector.steps.verify_fulfillment import verify_fulfillment
-from ilpnet.connector.store.protocols import PacketState, Store
-from ilpnet.links.base import Link
+from ilpnet.connector.store.protocols import PacketState, Store, answers_at_once
+from ilpnet.links.base import AnswerCallback, Link
 from ilpnet.links.deadline import sleep_until
 from ilpnet.wire.address import child_address, validate_address
 from ilpnet.wire.errors import ErrorCode
@@ -99,9 +100,10 @@ def build_pipeline(c: Connector) -> Handler:
     return chain(steps, send_to_link(c.links, c.clock))
 
 
-def build_fast_path(c: Connector) -> FastPath:
-    """`build_pipeline` in one coroutine for most Prepares (see `ilpnet.connector.fast_path`)."""
-    return FastPath(
+def build_fast_path(c: Connector, *, direct: bool) -> FastPath:
+    """`build_pipeline` in one coroutine for most Prepares (see `ilpnet.connector.fast_path`);
+    with `direct` and a store that answers at once, also by callbacks (`DirectPath`)."""
+    fast = FastPath(
         c.address,
         c.clock,
         c.store,
@@ -113,6 +115,10 @@ def build_fast_path(c: Connector) -> FastPath:
         amount_buckets=c.amount_buckets,
         after_fulfill=c.after_fulfill,
     )
+    store = c.store
+    if direct and answers_at_once(store):
+        return DirectPath(fast, store, packet_ids=c.new_packet_id, observe=c.observe)
+    return fast
 
 
 class Connector:
@@ -136,6 +142,7 @@ class Connector:
         reflect: bool = True,
         sweep_interval: float = 5.0,
         fast_path: bool = True,
+        direct_path: bool = True,
     ) -> None:
         self.address = validate_address(address)
         self.accounts: dict[str, AccountSettings] = {}
@@ -174,9 +181,14 @@ class Connector:
         self.amount_buckets: Buckets = {}
         """Token buckets of the money bandwidth limit (T04), by account."""
         self._pipeline: Handler = build_pipeline(self)
-        self._fast: FastPath | None = build_fast_path(self) if fast_path else None
+        self._fast: FastPath | None = (
+            build_fast_path(self, direct=direct_path) if fast_path else None
+        )
         """Runs the pipeline for most Prepares; `fast_path=False` sends all through the
         chain of steps (the tests compare both)."""
+        self._direct: DirectPath | None = self._fast if isinstance(self._fast, DirectPath) else None
+        """The fast path without a task per packet, where the store and the links allow it;
+        `direct_path=False` leaves every Prepare to the link's task."""
         for link in links:
             self.attach(link)
 
@@ -209,6 +221,9 @@ class Connector:
             raise ValueError(f"link for unknown account {account_id!r}")
 
         link.set_handler(partial(self.handle, account_id))
+        set_direct_handler = getattr(link, "set_direct_handler", None)
+        if self._direct is not None and set_direct_handler is not None:
+            set_direct_handler(partial(self.handle_now, account_id))
         self.links[account_id] = link
 
     def detach(self, account_id: str) -> Link | None:
@@ -227,7 +242,7 @@ class Connector:
                 f"unknown account. account={account_id}",
             )
         started = self.clock.monotonic()
-        fwd = Forward(f"{self._id_prefix}{next(self._ids)}", account, prepare, self.clock.now())
+        fwd = Forward(self.new_packet_id(), account, prepare, self.clock.now())
         fast = self._fast
         if fast is not None and fast.takes(prepare.destination):
             answer = await fast.forward(fwd)
@@ -236,6 +251,25 @@ class Connector:
         if self.observer is not None:
             self.observer.observe(fwd, answer, self.clock.monotonic() - started)
         return answer
+
+    def handle_now(self, account_id: str, prepare: Prepare, reply: AnswerCallback) -> bool:
+        """`handle` by callback (a `DirectHandler`): True when the direct path took the
+        Prepare and will call `reply` with the answer `handle` would give, exactly once;
+        False, with nothing done, when `handle` must answer it."""
+        account = self.accounts.get(account_id)
+        direct = self._direct
+        if account is None or direct is None:
+            return False
+        return direct.start(account, prepare, reply)
+
+    def new_packet_id(self) -> str:
+        """A fresh in-flight packet id (unique across workers and restarts)."""
+        return f"{self._id_prefix}{next(self._ids)}"
+
+    def observe(self, fwd: Forward, answer: Fulfill | Reject, seconds: float) -> None:
+        """Tell the observer (metrics), if any, about an answered packet."""
+        if self.observer is not None:
+            self.observer.observe(fwd, answer, seconds)
 
     def after_fulfill(self, account: AccountSettings) -> None:
         """A packet to `account` was fulfilled: settle in the background if the balance

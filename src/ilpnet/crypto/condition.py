@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
-
-from cryptography.hazmat.primitives import constant_time, hashes
 
 FULFILLMENT_LENGTH = 32
 CONDITION_LENGTH = 32
 
-_SHA256 = hashes.SHA256()
-
 
 def sha256(data: bytes) -> bytes:
-    digest = hashes.Hash(_SHA256)
-    digest.update(data)
-    return digest.finalize()
+    return hashlib.sha256(data).digest()
 
 
 def condition_of(fulfillment: bytes) -> bytes:
@@ -27,7 +23,7 @@ def fulfillment_matches(fulfillment: bytes, condition: bytes) -> bool:
     """Whether `fulfillment` is a 32-byte preimage of `condition` (constant-time compare)."""
     if len(fulfillment) != FULFILLMENT_LENGTH or len(condition) != CONDITION_LENGTH:
         return False
-    return constant_time.bytes_eq(sha256(fulfillment), bytes(condition))
+    return hmac.compare_digest(sha256(fulfillment), bytes(condition))
 
 
 def random_condition() -> bytes:

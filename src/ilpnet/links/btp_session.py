@@ -362,6 +362,22 @@ class BtpSession:
         )
         return [PacketDropped(f"legacy BTP {packet.TYPE.name}")]
 
+    def read_hot(self, raw: bytes) -> tuple[int, int, bytes] | None:
+        """(type, requestId, ILP bytes) of an ILP Prepare Message, or of the ILP Response to
+        one of our ILP requests (which it settles); None for anything else (`receive`)."""
+        if self.state is not SessionState.OPEN:
+            return None
+        fast = read_ilp_frame(raw)
+        if fast is None:
+            return None
+        if fast[0] == BtpType.MESSAGE:
+            return fast if fast[2][:1] == b"\x0c" else None
+        rid = fast[1]
+        if self._outstanding.get(rid) is not _Sent.ILP:
+            return None
+        del self._outstanding[rid]
+        return fast
+
     def _unreadable(self, raw: bytes, reason: str) -> list[BtpEvent]:
         """Answer F01 only when the bytes say they are a request with a readable id."""
         if self.state is SessionState.AWAITING_AUTH:

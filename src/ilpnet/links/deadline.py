@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
+
+import structlog
 
 from ilpnet.clock import Clock, SystemClock
+
+log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 
@@ -115,21 +119,57 @@ class _Wait:
         self.task = task
         self.fired = False
 
+    def fire(self) -> None:
+        self.fired = True
+        self.task.cancel()
+
+
+class Alarm:
+    """A callback due at a deadline (`alarm_in`); `cancel` before it fires to drop it."""
+
+    __slots__ = ("_alarms", "_callback", "_key")
+
+    def __init__(self, alarms: _Alarms, seconds: float, callback: Callable[[], None]) -> None:
+        self._alarms = alarms
+        self._callback = callback
+        self._key = alarms.add(seconds, self)
+
+    def fire(self) -> None:
+        try:
+            self._callback()
+        except Exception:  # one failing callback must not keep the others of its timer
+            log.exception("alarm.callback_failed")
+
+    def cancel(self) -> None:
+        self._alarms.remove(self._key, self)
+
+
+def alarm_in(seconds: float, callback: Callable[[], None]) -> Alarm:
+    """Call `callback` from the running loop once `seconds` (by the loop's clock) have
+    passed, unless the alarm is cancelled first: the timers `answer_by` uses on the real
+    clock, shared per millisecond (never early, at most 1 ms late)."""
+    return Alarm(_alarms(asyncio.get_running_loop()), seconds if seconds > 0 else 0.0, callback)
+
+
+class _Due(Protocol):
+    def fire(self) -> None: ...
+
 
 class _Alarms:
-    """Cancels waiting tasks at their deadlines with one loop timer per millisecond of
-    deadlines: packets forwarded together share one timer (arming and cancelling a loop
-    timer costs more than the rest of a wait). A deadline is rounded up to the next
-    millisecond of the loop's clock, so a wait never ends early and at most 1 ms late."""
+    """Fires waits (cancels their tasks) and alarms at their deadlines with one loop timer
+    per millisecond of deadlines: packets forwarded together share one timer (arming and
+    cancelling a loop timer costs more than the rest of a wait). A deadline is rounded up
+    to the next millisecond of the loop's clock, so a wait never ends early and at most
+    1 ms late."""
 
     __slots__ = ("_buckets", "_loop")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._buckets: dict[int, tuple[asyncio.TimerHandle, set[_Wait]]] = {}
+        self._buckets: dict[int, tuple[asyncio.TimerHandle, set[_Due]]] = {}
 
-    def add(self, seconds: float, wait: _Wait) -> int:
-        """Cancel `wait.task` in `seconds` unless `remove`d first; returns the bucket key."""
+    def add(self, seconds: float, wait: _Due) -> int:
+        """Fire `wait` in `seconds` unless `remove`d first; returns the bucket key."""
         loop = self._loop
         key = math.ceil((loop.time() + seconds) * 1000)
         bucket = self._buckets.get(key)
@@ -139,7 +179,7 @@ class _Alarms:
         bucket[1].add(wait)
         return key
 
-    def remove(self, key: int, wait: _Wait) -> None:
+    def remove(self, key: int, wait: _Due) -> None:
         bucket = self._buckets.get(key)
         if bucket is None:
             return
@@ -154,8 +194,7 @@ class _Alarms:
         if bucket is None:
             return
         for wait in bucket[1]:
-            wait.fired = True
-            wait.task.cancel()
+            wait.fire()
 
 
 _ALARMS: dict[asyncio.AbstractEventLoop, _Alarms] = {}

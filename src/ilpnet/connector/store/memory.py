@@ -1,7 +1,8 @@
 """In-process store for tests and single-process simulations; nothing survives a restart.
 
 Atomicity comes for free: no method awaits between its check and its update (only
-`prune_finished` yields, between chunks of ended packets).
+`prune_finished` yields, between chunks of ended packets). The per-packet operations are
+also callable without awaiting (`SyncPacketStore`: the connector's direct path).
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ class MemoryStore:
         return book
 
     async def reserve_incoming(self, account: str, amount: int, maximum: int | None) -> int:
+        return self.reserve_incoming_now(account, amount, maximum)
+
+    def reserve_incoming_now(self, account: str, amount: int, maximum: int | None) -> int:
         check_amount(amount, limited=False)
         book = self._book(account)
         new = book.balance + amount
@@ -69,12 +73,18 @@ class MemoryStore:
         return new
 
     async def commit_incoming(self, account: str, amount: int) -> None:
+        self.commit_incoming_now(account, amount)
+
+    def commit_incoming_now(self, account: str, amount: int) -> None:
         check_amount(amount)
         book = self._book(account)
         check_book(book.balance, book.pending_in - amount, book.pending_out)
         book.pending_in -= amount
 
     async def release_incoming(self, account: str, amount: int) -> None:
+        self.release_incoming_now(account, amount)
+
+    def release_incoming_now(self, account: str, amount: int) -> None:
         check_amount(amount)
         book = self._book(account)
         check_book(book.balance - amount, book.pending_in - amount, book.pending_out)
@@ -91,6 +101,9 @@ class MemoryStore:
         return [await self.get_balance(a) for a in sorted(self._books)]
 
     async def begin_packet(self, packet: InFlight, minimum: int | None) -> None:
+        self.begin_packet_now(packet, minimum)
+
+    def begin_packet_now(self, packet: InFlight, minimum: int | None) -> None:
         check_amount(packet.incoming_amount)
         check_amount(packet.outgoing_amount, limited=False)
         if packet.packet_id in self._packets:
@@ -111,6 +124,9 @@ class MemoryStore:
         self._pending.add(packet.packet_id)
 
     async def finish_packet(self, packet_id: str, outcome: PacketState) -> bool:
+        return self.finish_packet_now(packet_id, outcome)
+
+    def finish_packet_now(self, packet_id: str, outcome: PacketState) -> bool:
         if outcome is PacketState.PENDING:
             raise ValueError("a packet cannot finish as pending")
         if packet_id not in self._pending:

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, TypeGuard
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -187,3 +187,37 @@ class Store(BalanceStore, PacketStore, SettlementStore, Protocol):
     """Everything a connector keeps; each backend implements all of it."""
 
     async def close(self) -> None: ...
+
+
+class SyncPacketStore(Protocol):
+    """A store whose per-packet operations complete without awaiting (the memory store):
+    each ``*_now`` method is its async namesake, answered at once. The connector's direct
+    path (`ilpnet.connector.direct_path`) needs one."""
+
+    def reserve_incoming_now(self, account: str, amount: int, maximum: int | None) -> int: ...
+
+    def commit_incoming_now(self, account: str, amount: int) -> None: ...
+
+    def release_incoming_now(self, account: str, amount: int) -> None: ...
+
+    def begin_packet_now(self, packet: InFlight, minimum: int | None) -> None: ...
+
+    def finish_packet_now(self, packet_id: str, outcome: PacketState) -> bool: ...
+
+
+class SyncStore(Store, SyncPacketStore, Protocol):
+    """A whole store whose per-packet operations also answer at once (the memory store)."""
+
+
+def answers_at_once(store: Store) -> TypeGuard[SyncStore]:
+    """Whether `store` has the ``*_now`` methods of `SyncPacketStore`."""
+    return all(
+        callable(getattr(store, name, None))
+        for name in (
+            "reserve_incoming_now",
+            "commit_incoming_now",
+            "release_incoming_now",
+            "begin_packet_now",
+            "finish_packet_now",
+        )
+    )
