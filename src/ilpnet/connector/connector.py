@@ -248,8 +248,7 @@ class Connector:
             answer = await fast.forward(fwd)
         else:
             answer = await self._pipeline(fwd)
-        if self.observer is not None:
-            self.observer.observe(fwd, answer, self.clock.monotonic() - started)
+        self.observe(fwd, answer, self.clock.monotonic() - started)
         return answer
 
     def handle_now(self, account_id: str, prepare: Prepare, reply: AnswerCallback) -> bool:

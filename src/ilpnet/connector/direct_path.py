@@ -2,7 +2,7 @@
 
 `FastPath.forward` is one coroutine per Prepare: a task to run it, a future to wait for
 the next hop, a timer for the expiry, and every store call awaited. When the store answers
-without awaiting (`SyncPacketStore`, the memory store) and both links can work by callback
+without awaiting (`SyncStore`, the memory store) and both links can work by callback
 (`DirectLink`, BTP), none of that is needed: `DirectPath.start` runs the same steps, in
 the same order, from the incoming link's read callback up to the outgoing link's queue,
 and `_Flight` finishes them from the outgoing link's read callback (the answer) or from a

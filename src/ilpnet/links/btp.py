@@ -507,12 +507,8 @@ class BtpLink:
                 except Exception:
                     log.exception("btp.handler_failed", account=self._account_id)
                     reply = self._reject(ErrorCode.T00_INTERNAL_ERROR, "internal error")
-                if not conn.alive:
-                    log.info(
-                        "btp.reply_lost", account=self._account_id, request_id=event.request_id
-                    )
+                if not self._respond(conn, event.request_id, reply):
                     return
-                conn.session.respond_ilp(event.request_id, reply)
             if not conn.flush_soon():
                 await conn.flush()
         finally:
@@ -546,13 +542,18 @@ class BtpLink:
         self._dispatch(conn, event)
         return True
 
-    def _reply_now(self, conn: _Connection, request_id: int, reply: Fulfill | Reject) -> None:
-        """Write the answer of a Prepare taken by the direct handler."""
+    def _respond(self, conn: _Connection, request_id: int, reply: Fulfill | Reject) -> bool:
+        """Queue the answer to the peer's Prepare `request_id`; False when the socket it
+        came on has gone (the answer is lost)."""
         if not conn.alive:
             log.info("btp.reply_lost", account=self._account_id, request_id=request_id)
-            return
+            return False
         conn.session.respond_ilp(request_id, reply)
-        if not conn.flush_soon():
+        return True
+
+    def _reply_now(self, conn: _Connection, request_id: int, reply: Fulfill | Reject) -> None:
+        """Write the answer of a Prepare taken by the direct handler."""
+        if self._respond(conn, request_id, reply) and not conn.flush_soon():
             self._spawn(conn.flush())
 
     async def _answer_transfer(self, conn: _Connection, event: TransferReceived) -> None:
@@ -609,13 +610,10 @@ class _DirectSend:
         return False  # it leaves `pending` when it gets its result
 
     def set_result(self, outcome: object, /) -> None:
-        conn = self.conn
-        if conn is not None:
-            conn.pending.pop(self.request_id, None)
-        self.on_answer(self.link._answer_of(outcome))
+        self.answer(self.link._answer_of(outcome))
 
     def answer(self, reply: Fulfill | Reject) -> None:
-        """The peer's ILP answer (what `set_result` makes of a ResponseReceived)."""
+        """The answer `send` would return (`set_result` makes it of any outcome)."""
         conn = self.conn
         if conn is not None:
             conn.pending.pop(self.request_id, None)

@@ -333,13 +333,12 @@ class BtpSession:
         """Feed one WebSocket message; returns what happened (frames go to the outbox)."""
         if self.state is SessionState.CLOSED:
             return [PacketDropped("session closed")]
-        if self.state is SessionState.OPEN:
-            fast = read_ilp_frame(raw)
-            if fast is not None:
-                kind, rid, ilp = fast
-                if kind == BtpType.MESSAGE:
-                    return self._ilp_request(rid, ilp)
-                return self._fast_answer(rid, ilp)
+        hot = self.read_hot(raw)
+        if hot is not None:
+            kind, rid, ilp = hot
+            if kind == BtpType.MESSAGE:
+                return self._ilp_request(rid, ilp)
+            return self._ilp_answer(rid, ilp, ())
         try:
             packet = decode_btp(raw)
         except IlpError as exc:
@@ -371,7 +370,8 @@ class BtpSession:
         if fast is None:
             return None
         if fast[0] == BtpType.MESSAGE:
-            return fast if fast[2][:1] == b"\x0c" else None
+            ilp = fast[2]
+            return fast if ilp and ilp[0] == _ILP_PREPARE else None
         rid = fast[1]
         if self._outstanding.get(rid) is not _Sent.ILP:
             return None
@@ -424,13 +424,6 @@ class BtpSession:
             return [RequestFailed(rid, "F01", "InvalidFieldsError", "response has no ilp entry")]
         others = tuple(e for e in packet.protocol_data if e.protocol_name != ILP)
         return self._ilp_answer(rid, raw, others)
-
-    def _fast_answer(self, rid: int, raw: bytes) -> list[BtpEvent]:
-        """A Response whose only entry is the ILP packet `raw` (read by `read_ilp_frame`)."""
-        if self._outstanding.get(rid) is not _Sent.ILP:  # unusual: take the general path
-            return self._answer(Response(rid, (ProtocolData.octets(ILP, raw),)))
-        del self._outstanding[rid]
-        return self._ilp_answer(rid, raw, ())
 
     def _ilp_answer(self, rid: int, raw: bytes, others: tuple[ProtocolData, ...]) -> list[BtpEvent]:
         try:

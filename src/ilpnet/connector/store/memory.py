@@ -2,7 +2,7 @@
 
 Atomicity comes for free: no method awaits between its check and its update (only
 `prune_finished` yields, between chunks of ended packets). The per-packet operations are
-also callable without awaiting (`SyncPacketStore`: the connector's direct path).
+also callable without awaiting (`SyncStore`: the connector's direct path).
 """
 
 from __future__ import annotations

@@ -189,10 +189,10 @@ class Store(BalanceStore, PacketStore, SettlementStore, Protocol):
     async def close(self) -> None: ...
 
 
-class SyncPacketStore(Protocol):
-    """A store whose per-packet operations complete without awaiting (the memory store):
-    each ``*_now`` method is its async namesake, answered at once. The connector's direct
-    path (`ilpnet.connector.direct_path`) needs one."""
+class SyncStore(Store, Protocol):
+    """A store whose per-packet operations also complete without awaiting (the memory
+    store): each ``*_now`` method is its async namesake, answered at once. The connector's
+    direct path (`ilpnet.connector.direct_path`) needs one."""
 
     def reserve_incoming_now(self, account: str, amount: int, maximum: int | None) -> int: ...
 
@@ -205,19 +205,9 @@ class SyncPacketStore(Protocol):
     def finish_packet_now(self, packet_id: str, outcome: PacketState) -> bool: ...
 
 
-class SyncStore(Store, SyncPacketStore, Protocol):
-    """A whole store whose per-packet operations also answer at once (the memory store)."""
+_NOW_METHODS = tuple(name for name in vars(SyncStore) if name.endswith("_now"))
 
 
 def answers_at_once(store: Store) -> TypeGuard[SyncStore]:
-    """Whether `store` has the ``*_now`` methods of `SyncPacketStore`."""
-    return all(
-        callable(getattr(store, name, None))
-        for name in (
-            "reserve_incoming_now",
-            "commit_incoming_now",
-            "release_incoming_now",
-            "begin_packet_now",
-            "finish_packet_now",
-        )
-    )
+    """Whether `store` has the ``*_now`` methods of `SyncStore`."""
+    return all(callable(getattr(store, name, None)) for name in _NOW_METHODS)
