@@ -59,6 +59,7 @@ async def test_status_accounts_routes_rates(admin: tuple[Line, AdminServer]) -> 
         "accounts": 2,
         "links": ["b", "sender"],
         "in_flight": 0,
+        "held": 0,
         "routes": 2,
     }
     accounts = {a["id"]: a for a in json.loads((await get(server, "/accounts"))[1])}

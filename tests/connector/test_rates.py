@@ -122,7 +122,7 @@ async def test_holdings_follow_final_balances() -> None:
     first = await rates.spot_rate(USD2, EUR6)
     assert first == Fraction(900, 1000) * 10**4
     # A fulfilled sale: alice +10 USD, bob -8.89 EUR.
-    await store.reserve_incoming("alice", 1000, None)
+    await store.reserve_incoming("p", "alice", 1000, None, T0)
     assert await holdings.holdings("USD") == 1000  # in flight: not counted yet
     await store.begin_packet(
         InFlight("p", "alice", 1000, "bob", 8_890_000, bytes(32), T0, T0), None

@@ -30,10 +30,16 @@ async def test_restart_ends_packets_left_in_flight(
     now = clock.now()
     accounts = [account("a", Relation.PEER, "EUR", 6), account("c", Relation.PEER, "EUR", 6)]
 
-    # The run that crashes: two packets reserved and recorded, never answered.
+    # The run that crashes: two packets reserved and recorded, never answered, and two
+    # reserved only (it died before recording them); the Prepares' expiries are a second
+    # after the outgoing ones.
     before = await open_store(url)
+    for packet_id, seconds in (("held-old", -2), ("held-young", 12)):
+        expires_at = now + timedelta(seconds=seconds)
+        await before.reserve_incoming(packet_id, "a", 7, None, expires_at)
     for packet_id, seconds in (("old", -1), ("young", 10)):
-        await before.reserve_incoming("a", 100, None)
+        expires_at = now + timedelta(seconds=seconds + 1)
+        await before.reserve_incoming(packet_id, "a", 100, None, expires_at)
         await before.begin_packet(
             InFlight(
                 packet_id,
@@ -57,13 +63,19 @@ async def test_restart_ends_packets_left_in_flight(
         old = await store.get_packet("old")
         assert old is not None
         assert old.state is PacketState.EXPIRED
-        assert (await store.get_balance("a")).balance == 100
+        assert [h.packet_id for h in await store.held_incoming()] == ["held-young"]
+        assert (await store.get_balance("a")).balance == 107
         clock.advance(10.5)
         await asyncio.sleep(0)
         assert len(await store.pending_packets()) == 1  # within the message window
         clock.advance(0.5)
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        assert len(await store.held_incoming()) == 1  # its Prepare has not expired
+        clock.advance(2.5)
         await asyncio.wait_for(restarted.drain(), 5)
         assert await store.pending_packets() == []
+        assert await store.held_incoming() == []
         a, c = await store.get_balance("a"), await store.get_balance("c")
         assert (a.balance, a.pending_in, c.balance, c.pending_out) == (0, 0, 0, 0)
     finally:
@@ -77,11 +89,14 @@ async def test_sweeper_ends_leftovers_a_window_after_expiry() -> None:
     store = await open_store("memory://")
     accounts = [account("a", Relation.PEER, "EUR", 6), account("c", Relation.PEER, "EUR", 6)]
     node = Connector("test.b", accounts, store, clock, sweep_interval=0)
-    await store.reserve_incoming("a", 100, None)
+    await store.reserve_incoming("left", "a", 100, None, now)
     await store.begin_packet(
         InFlight("left", "a", 100, "c", 99, CONDITION, now, now - timedelta(seconds=0.5)), None
     )
+    # reserved, never recorded: its worker died in between (or was interrupted)
+    await store.reserve_incoming("held", "a", 7, None, now - timedelta(seconds=0.5))
     assert await node.sweep() == 0  # within the message window: its worker may still end it
     clock.advance(0.5)
-    assert await node.sweep() == 1
+    assert await node.sweep() == 2
     assert (await store.get_balance("a")).balance == 0
+    assert await store.held_incoming() == []

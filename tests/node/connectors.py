@@ -180,8 +180,9 @@ class ConnectorProcess:
         }
 
     async def in_flight(self) -> int:
+        """Packets in flight, with the holds of those not yet (or never) recorded."""
         status = await self.admin("/status")
-        return int(status["in_flight"])
+        return int(status["in_flight"]) + int(status["held"])
 
     def kill(self) -> None:
         """SIGKILL, as a crash would."""

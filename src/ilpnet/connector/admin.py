@@ -56,12 +56,14 @@ def _require_token(token: str) -> Any:
 async def status(request: web.Request) -> web.Response:
     c = request.app[CONNECTOR_KEY]
     pending = await c.store.pending_packets()
+    holds = await c.store.held_incoming()
     return web.json_response(
         {
             "address": c.address,
             "accounts": len(c.accounts),
             "links": sorted(c.links),
             "in_flight": len(pending),
+            "held": len(holds),
             "routes": len(c.routing_table.routes()),
         }
     )

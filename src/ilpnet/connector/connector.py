@@ -322,8 +322,11 @@ class Connector:
     async def recover(self) -> int:
         """End what a previous run left in flight, each packet a message window after its
         outgoing expiry (at once if that has passed), unless the worker that forwarded it
-        ends it first. Returns how many were pending."""
+        ends it first; and release each hold its packet never took over (the run died
+        between reserving and recording), a message window after its Prepare expired.
+        Returns how many packets and holds there were."""
         pending = await self.store.pending_packets()
+        holds = await self.store.held_incoming()
         now = self.clock.now()
         grace = self.expiry.min_message_window
         for packet in pending:
@@ -332,23 +335,39 @@ class Connector:
                 await self.store.finish_packet(packet.packet_id, PacketState.EXPIRED)
             else:
                 self._spawn(self._expire_at(packet.packet_id, when))
-        if pending:
-            log.info("connector.recovered", pending=len(pending))
-        return len(pending)
+        for hold in holds:
+            when = hold.expires_at + grace
+            if when <= now:
+                await self.store.release_incoming(hold.packet_id)
+            else:
+                self._spawn(self._release_at(hold.packet_id, when))
+        if pending or holds:
+            log.info("connector.recovered", pending=len(pending), holds=len(holds))
+        return len(pending) + len(holds)
 
     async def _expire_at(self, packet_id: str, when: datetime) -> None:
         await sleep_until(self.clock, when)
         await self.store.finish_packet(packet_id, PacketState.EXPIRED)
 
+    async def _release_at(self, packet_id: str, when: datetime) -> None:
+        await sleep_until(self.clock, when)
+        await self.store.release_incoming(packet_id)
+
     async def sweep(self) -> int:
-        """End packets still pending a message window after their outgoing expiry (left by
-        a crashed worker, or by a call interrupted mid-way); returns how many it ended."""
+        """End packets still pending a message window after their outgoing expiry, and
+        release holds still held a message window after their Prepare expired (left by a
+        crashed worker, or by a call interrupted mid-way); returns how many it ended."""
         deadline = self.clock.now() - self.expiry.min_message_window
         ended = 0
         for packet in await self.store.pending_packets():
             if packet.outgoing_expires_at > deadline:
                 break  # oldest expiry first
             if await self.store.finish_packet(packet.packet_id, PacketState.EXPIRED):
+                ended += 1
+        for hold in await self.store.held_incoming():
+            if hold.expires_at > deadline:
+                break  # earliest expiry first
+            if await self.store.release_incoming(hold.packet_id):
                 ended += 1
         if ended:
             log.warning("connector.swept", ended=ended)

@@ -105,7 +105,9 @@ class DirectPath(FastPath):
             expires_at = prepare.expires_at
             check_not_expired(expires_at, now)  # reject_expired
             if amount:  # reserve_balance
-                store.reserve_incoming_now(account.id, amount, account.maximum)
+                store.reserve_incoming_now(
+                    fwd.packet_id, account.id, amount, account.maximum, expires_at
+                )
             try:
                 # route and convert_amount: found above, before any change
                 out_expires_at = outgoing_expiry(expires_at, now, self._expiry)
@@ -146,7 +148,7 @@ class DirectPath(FastPath):
                     flight.alarm = alarm_in((out_expires_at - now).total_seconds(), flight.expired)
             except BaseException:
                 if amount and not facts.recorded:
-                    store.release_incoming_now(account.id, amount)
+                    store.release_incoming_now(fwd.packet_id)
                 raise
         except IlpError as err:
             flight.end(reject_from_error(err, self._address))
@@ -238,13 +240,13 @@ class _Flight:
                         path._after_fulfill(self.out_account)
             except BaseException:
                 if amount and not facts.recorded:
-                    store.release_incoming_now(fwd.account.id, amount)
+                    store.release_incoming_now(fwd.packet_id)
                 raise
             if amount and not facts.recorded:
                 if isinstance(answer, Fulfill):
-                    store.commit_incoming_now(fwd.account.id, amount)
+                    store.commit_incoming_now(fwd.packet_id)
                 else:
-                    store.release_incoming_now(fwd.account.id, amount)
+                    store.release_incoming_now(fwd.packet_id)
         except IlpError as err:
             answer = reject_from_error(err, path._address)
         except Exception:

@@ -113,7 +113,9 @@ class FastPath:
             expires_at = prepare.expires_at
             check_not_expired(expires_at, clock.now())  # reject_expired
             if amount:  # reserve_balance
-                await store.reserve_incoming(account.id, amount, account.maximum)
+                await store.reserve_incoming(
+                    fwd.packet_id, account.id, amount, account.maximum, expires_at
+                )
             try:
                 # (peer_protocols and echo pass these Prepares on untouched: `takes`)
                 out_account = self._router.next_hop(account.id, prepare.destination)  # route
@@ -174,13 +176,13 @@ class FastPath:
                         self._after_fulfill(out_account)
             except BaseException:
                 if amount and not facts.recorded:
-                    await store.release_incoming(account.id, amount)
+                    await store.release_incoming(fwd.packet_id)
                 raise
             if amount and not facts.recorded:
                 if isinstance(answer, Fulfill):
-                    await store.commit_incoming(account.id, amount)
+                    await store.commit_incoming(fwd.packet_id)
                 else:
-                    await store.release_incoming(account.id, amount)
+                    await store.release_incoming(fwd.packet_id)
         except IlpError as err:
             answer = reject_from_error(err, self._address)
         except Exception:

@@ -27,7 +27,7 @@ async def test_fulfill_commits_both_sides_and_calls_the_hook() -> None:
     def hook(account: AccountSettings) -> None:
         hooked.append(account.id)
 
-    await store.reserve_incoming("alice", 100, None)
+    await store.reserve_incoming("pid", "alice", 100, None, NOW)
     fwd = routed()
     assert isinstance(
         await record_packet(store, hook)(fwd, Recorder(Fulfill(FULFILLMENT))), Fulfill
@@ -41,7 +41,7 @@ async def test_fulfill_commits_both_sides_and_calls_the_hook() -> None:
 
 async def test_reject_and_timeout_release_both_sides() -> None:
     store = MemoryStore()
-    await store.reserve_incoming("alice", 100, None)
+    await store.reserve_incoming("pid", "alice", 100, None, NOW)
     await record_packet(store)(routed(), Recorder(Reject("F99", "test.x", "no")))
     assert await store.get_balance("alice") == Balance("alice", 0, 0, 0)
 
@@ -49,7 +49,7 @@ async def test_reject_and_timeout_release_both_sides() -> None:
         raise TransferTimedOutError("packet expired.")
 
     again = MemoryStore()
-    await again.reserve_incoming("alice", 100, None)
+    await again.reserve_incoming("pid", "alice", 100, None, NOW)
     with pytest.raises(TransferTimedOutError):
         await record_packet(again)(routed(), Recorder(times_out))
     assert (await again.get_packet("pid")).state is PacketState.EXPIRED  # type: ignore[union-attr]

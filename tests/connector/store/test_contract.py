@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ilpnet.connector.errors import InsufficientLiquidityError
-from ilpnet.connector.store import Balance, InFlight, PacketState, Store
+from ilpnet.connector.errors import InsufficientLiquidityError, TransferTimedOutError
+from ilpnet.connector.store import Balance, Hold, InFlight, PacketState, Store
 from ilpnet.connector.store.protocols import INT64_MAX, INT64_MIN
 from ilpnet.wire.errors import ErrorCode
 
@@ -36,56 +37,148 @@ def packet(
     )
 
 
+_reservations = itertools.count()
+
+
+async def reserve(store: Store, account: str, amount: int, maximum: int | None) -> int:
+    """A reservation under a fresh packet id."""
+    packet_id = f"r{next(_reservations)}"
+    return await store.reserve_incoming(packet_id, account, amount, maximum, T0)
+
+
+async def begin(store: Store, record: InFlight, minimum: int | None) -> None:
+    """What the pipeline does: reserve the incoming amount under the packet's id (when
+    there is one), then record the packet, which takes that hold over."""
+    if record.incoming_amount:
+        await store.reserve_incoming(
+            record.packet_id,
+            record.incoming_account,
+            record.incoming_amount,
+            None,
+            record.incoming_expires_at,
+        )
+    await store.begin_packet(record, minimum)
+
+
 async def test_unknown_account_reads_zero(store: Store) -> None:
     assert await store.get_balance("nobody") == Balance("nobody", 0, 0, 0)
     assert await store.all_balances() == []
 
 
 async def test_reserve_up_to_maximum_then_t04(store: Store) -> None:
-    assert await store.reserve_incoming("alice", 60, 100) == 60
-    assert await store.reserve_incoming("alice", 40, 100) == 100
+    assert await reserve(store, "alice", 60, 100) == 60
+    assert await reserve(store, "alice", 40, 100) == 100
     with pytest.raises(InsufficientLiquidityError) as err:
-        await store.reserve_incoming("alice", 1, 100)
+        await reserve(store, "alice", 1, 100)
     assert err.value.code is ErrorCode.T04_INSUFFICIENT_LIQUIDITY
     assert "maximum=100" in err.value.message
     assert await store.get_balance("alice") == Balance("alice", 100, 100, 0)
 
 
 async def test_reserve_without_maximum_and_at_int64_edge(store: Store) -> None:
-    assert await store.reserve_incoming("a", INT64_MAX - 5, None) == INT64_MAX - 5
-    assert await store.reserve_incoming("a", 5, None) == INT64_MAX
+    assert await reserve(store, "a", INT64_MAX - 5, None) == INT64_MAX - 5
+    assert await reserve(store, "a", 5, None) == INT64_MAX
     with pytest.raises(InsufficientLiquidityError):
-        await store.reserve_incoming("a", 1, None)
+        await reserve(store, "a", 1, None)
     assert (await store.get_balance("a")).balance == INT64_MAX
 
 
 async def test_exact_beyond_double_precision(store: Store) -> None:
     big = 2**60 + 1  # not representable as a double
-    await store.reserve_incoming("a", big, big)
+    await reserve(store, "a", big, big)
     with pytest.raises(InsufficientLiquidityError):
-        await store.reserve_incoming("a", 1, big)
+        await reserve(store, "a", 1, big)
     assert (await store.get_balance("a")).balance == big
 
 
 async def test_negative_maximum_refuses_everything_but_zero(store: Store) -> None:
     await store.settled_incoming("a", 50)  # balance -50
-    assert await store.reserve_incoming("a", 30, -10) == -20
+    assert await reserve(store, "a", 30, -10) == -20
     with pytest.raises(InsufficientLiquidityError):
-        await store.reserve_incoming("a", 11, -10)
+        await reserve(store, "a", 11, -10)
 
 
 async def test_commit_and_release_incoming(store: Store) -> None:
-    await store.reserve_incoming("alice", 30, None)
-    await store.reserve_incoming("alice", 20, None)
-    await store.commit_incoming("alice", 30)
-    await store.release_incoming("alice", 20)
+    await store.reserve_incoming("p1", "alice", 30, None, T0)
+    await store.reserve_incoming("p2", "alice", 20, None, T0)
+    assert await store.commit_incoming("p1") is True
+    assert await store.release_incoming("p2") is True
     assert await store.get_balance("alice") == Balance("alice", 30, 0, 0)
     assert [b.account for b in await store.all_balances()] == ["alice"]
+    # each hold ends once: again, or the other way, changes nothing
+    assert await store.commit_incoming("p1") is False
+    assert await store.release_incoming("p1") is False
+    assert await store.release_incoming("p2") is False
+    assert await store.commit_incoming("unknown") is False
+    assert await store.get_balance("alice") == Balance("alice", 30, 0, 0)
+    assert await store.held_incoming() == []
+
+
+async def test_holds_are_listed_by_expiry_until_ended_or_taken_over(store: Store) -> None:
+    later = T0 + timedelta(seconds=5)
+    await store.reserve_incoming("late", "alice", 7, None, later)
+    await store.reserve_incoming("early", "carol", 5, None, T0)
+    await store.reserve_incoming("p1", "alice", 100, None, T0 + timedelta(seconds=1))
+    assert await store.held_incoming() == [
+        Hold("early", "carol", 5, T0),
+        Hold("p1", "alice", 100, T0 + timedelta(seconds=1)),
+        Hold("late", "alice", 7, later),
+    ]
+    await store.begin_packet(packet("p1"), None)  # the record takes the hold over
+    assert await store.release_incoming("p1") is False
+    assert await store.get_balance("alice") == Balance("alice", 107, 107, 0)
+    assert await store.release_incoming("early") is True
+    assert [h.packet_id for h in await store.held_incoming()] == ["late"]
+    assert await store.finish_packet("p1", PacketState.REJECTED) is True
+    assert await store.get_balance("alice") == Balance("alice", 7, 7, 0)
+
+
+async def test_a_hold_is_made_once_per_packet(store: Store) -> None:
+    await store.reserve_incoming("p1", "alice", 30, None, T0)
+    with pytest.raises(ValueError, match="already has a hold"):
+        await store.reserve_incoming("p1", "alice", 30, None, T0)
+    assert await store.get_balance("alice") == Balance("alice", 30, 30, 0)
+
+
+async def test_a_packet_without_its_hold_is_not_recorded(store: Store) -> None:
+    # never reserved, or released meanwhile (left by a crash, then swept): R00
+    with pytest.raises(TransferTimedOutError) as err:
+        await store.begin_packet(packet("p1"), None)
+    assert err.value.code is ErrorCode.R00_TRANSFER_TIMED_OUT
+    await store.reserve_incoming("p2", "alice", 100, None, T0)
+    assert await store.release_incoming("p2") is True
+    with pytest.raises(TransferTimedOutError):
+        await store.begin_packet(packet("p2"), None)
+    assert await store.get_packet("p1") is None
+    assert await store.get_packet("p2") is None
+    assert await store.pending_packets() == []
+    assert await store.get_balance("alice") == Balance("alice", 0, 0, 0)
+    assert await store.get_balance("bob") == Balance("bob", 0, 0, 0)
+
+
+async def test_a_hold_for_another_amount_is_not_taken_over(store: Store) -> None:
+    await store.reserve_incoming("p1", "alice", 99, None, T0)
+    with pytest.raises(ValueError, match="another amount"):
+        await store.begin_packet(packet("p1"), None)  # 100 from alice
+    await store.reserve_incoming("p2", "carol", 100, None, T0)
+    with pytest.raises(ValueError, match="another amount"):
+        await store.begin_packet(packet("p2"), None)  # from alice
+    assert await store.get_packet("p1") is None
+    assert await store.get_packet("p2") is None
+    assert [h.packet_id for h in await store.held_incoming()] == ["p1", "p2"]
+    assert await store.get_balance("bob") == Balance("bob", 0, 0, 0)
+
+
+async def test_a_refused_record_leaves_the_hold_to_its_caller(store: Store) -> None:
+    await store.reserve_incoming("p1", "alice", 100, None, T0)
+    with pytest.raises(InsufficientLiquidityError):
+        await store.begin_packet(packet("p1"), 0)  # bob may not go below 0
+    assert await store.release_incoming("p1") is True
+    assert await store.get_balance("alice") == Balance("alice", 0, 0, 0)
 
 
 async def test_packet_fulfilled_moves_both_books(store: Store) -> None:
-    await store.reserve_incoming("alice", 100, None)
-    await store.begin_packet(packet("p1"), None)
+    await begin(store, packet("p1"), None)
     assert await store.get_balance("bob") == Balance("bob", 0, 0, 90)
     assert [p.packet_id for p in await store.pending_packets()] == ["p1"]
     assert await store.finish_packet("p1", PacketState.FULFILLED) is True
@@ -102,8 +195,7 @@ async def test_packet_fulfilled_moves_both_books(store: Store) -> None:
 
 @pytest.mark.parametrize("outcome", [PacketState.REJECTED, PacketState.EXPIRED])
 async def test_packet_failed_releases_both_books(store: Store, outcome: PacketState) -> None:
-    await store.reserve_incoming("alice", 100, None)
-    await store.begin_packet(packet("p1"), None)
+    await begin(store, packet("p1"), None)
     assert await store.finish_packet("p1", outcome) is True
     assert await store.get_balance("alice") == Balance("alice", 0, 0, 0)
     assert await store.get_balance("bob") == Balance("bob", 0, 0, 0)
@@ -113,8 +205,7 @@ async def test_packet_failed_releases_both_books(store: Store, outcome: PacketSt
 
 
 async def test_finish_exactly_once(store: Store) -> None:
-    await store.reserve_incoming("alice", 100, None)
-    await store.begin_packet(packet("p1"), None)
+    await begin(store, packet("p1"), None)
     assert await store.finish_packet("p1", PacketState.EXPIRED) is True
     # A late fulfill after the packet was expired is never paid.
     assert await store.finish_packet("p1", PacketState.FULFILLED) is False
@@ -125,8 +216,7 @@ async def test_finish_exactly_once(store: Store) -> None:
 
 
 async def test_concurrent_finishes_only_one_wins(store: Store) -> None:
-    await store.reserve_incoming("alice", 100, None)
-    await store.begin_packet(packet("p1"), None)
+    await begin(store, packet("p1"), None)
     outcomes = [PacketState.FULFILLED, PacketState.EXPIRED] * 10
     won = await asyncio.gather(*(store.finish_packet("p1", o) for o in outcomes))
     assert won.count(True) == 1
@@ -142,29 +232,29 @@ async def test_concurrent_finishes_only_one_wins(store: Store) -> None:
 
 
 async def test_begin_packet_respects_minimum(store: Store) -> None:
-    await store.begin_packet(packet("p1", outgoing=60), -100)
+    await begin(store, packet("p1", outgoing=60), -100)
     with pytest.raises(InsufficientLiquidityError) as err:
-        await store.begin_packet(packet("p2", outgoing=41), -100)
+        await begin(store, packet("p2", outgoing=41), -100)
     assert "minimum=-100" in err.value.message
     assert await store.get_packet("p2") is None
-    await store.begin_packet(packet("p3", outgoing=40), -100)
+    await begin(store, packet("p3", outgoing=40), -100)
     assert (await store.get_balance("bob")).pending_out == 100
     await store.finish_packet("p1", PacketState.REJECTED)
-    await store.begin_packet(packet("p4", outgoing=60), -100)
+    await begin(store, packet("p4", outgoing=60), -100)
     assert (await store.get_balance("bob")).available_out == -100
 
 
 async def test_begin_packet_twice_is_refused(store: Store) -> None:
-    await store.begin_packet(packet("p1"), None)
+    await begin(store, packet("p1"), None)
     with pytest.raises(ValueError, match="already recorded"):
         await store.begin_packet(packet("p1"), None)
     assert (await store.get_balance("bob")).pending_out == 90
 
 
 async def test_pending_packets_ordered_by_expiry_and_prune(store: Store) -> None:
-    await store.begin_packet(packet("late", expires=T0 + timedelta(seconds=5)), None)
-    await store.begin_packet(packet("early", expires=T0), None)
-    await store.begin_packet(packet("mid", expires=T0 + timedelta(seconds=2)), None)
+    await begin(store, packet("late", expires=T0 + timedelta(seconds=5)), None)
+    await begin(store, packet("early", expires=T0), None)
+    await begin(store, packet("mid", expires=T0 + timedelta(seconds=2)), None)
     assert [p.packet_id for p in await store.pending_packets()] == ["early", "mid", "late"]
     await store.finish_packet("mid", PacketState.FULFILLED)
     assert await store.prune_finished() == 1
@@ -175,8 +265,8 @@ async def test_pending_packets_ordered_by_expiry_and_prune(store: Store) -> None
 async def test_prune_forgets_more_ended_packets_than_one_chunk(store: Store) -> None:
     """Stores prune in chunks (hundreds at a time); every ended packet goes, no pending one."""
     ended = 1234
-    await asyncio.gather(*(store.begin_packet(packet(f"e{i}", 1, 1), None) for i in range(ended)))
-    await store.begin_packet(packet("still"), None)
+    await asyncio.gather(*(begin(store, packet(f"e{i}", 1, 1), None) for i in range(ended)))
+    await begin(store, packet("still"), None)
     outcomes = (PacketState.FULFILLED, PacketState.REJECTED, PacketState.EXPIRED)
     await asyncio.gather(*(store.finish_packet(f"e{i}", outcomes[i % 3]) for i in range(ended)))
     assert await store.prune_finished() == ended
@@ -187,7 +277,7 @@ async def test_prune_forgets_more_ended_packets_than_one_chunk(store: Store) -> 
 
 
 async def test_settlement_trigger_raises_balance_once(store: Store) -> None:
-    await store.begin_packet(packet("p1", outgoing=500), None)
+    await begin(store, packet("p1", outgoing=500), None)
     await store.finish_packet("p1", PacketState.FULFILLED)  # bob -500
     assert await store.begin_settlement("bob", -400, -50) == 450
     assert (await store.get_balance("bob")).balance == -50
@@ -245,7 +335,7 @@ async def test_settled_in_and_out(store: Store) -> None:
 async def test_many_concurrent_reserves_never_exceed_maximum(store: Store) -> None:
     async def try_reserve(amount: int) -> int:
         try:
-            await store.reserve_incoming("alice", amount, 1000)
+            await reserve(store, "alice", amount, 1000)
         except InsufficientLiquidityError:
             return 0
         return amount
@@ -261,7 +351,7 @@ async def test_many_concurrent_reserves_never_exceed_maximum(store: Store) -> No
 async def test_many_concurrent_packets_never_pass_minimum(store: Store) -> None:
     async def try_begin(i: int) -> int:
         try:
-            await store.begin_packet(packet(f"p{i}", outgoing=37), -1000)
+            await begin(store, packet(f"p{i}", outgoing=37), -1000)
         except InsufficientLiquidityError:
             return 0
         return 37
@@ -273,9 +363,9 @@ async def test_many_concurrent_packets_never_pass_minimum(store: Store) -> None:
 
 async def test_amounts_beyond_int64_are_t04_not_a_crash(store: Store) -> None:
     with pytest.raises(InsufficientLiquidityError):
-        await store.reserve_incoming("a", 2**64 - 1, None)
+        await reserve(store, "a", 2**64 - 1, None)
     with pytest.raises(InsufficientLiquidityError):
-        await store.begin_packet(packet("p", incoming=0, outgoing=2**64 - 1), None)
+        await begin(store, packet("p", incoming=0, outgoing=2**64 - 1), None)
     assert await store.get_balance("a") == Balance("a", 0, 0, 0)
     assert await store.get_packet("p") is None
 

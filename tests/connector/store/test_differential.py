@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ilpnet.connector.errors import InsufficientLiquidityError
+from ilpnet.connector.errors import InsufficientLiquidityError, TransferTimedOutError
 from ilpnet.connector.store import InFlight, PacketState, Store, open_store
 from ilpnet.connector.store.protocols import INT64_MAX, INT64_MIN
 
@@ -28,7 +28,9 @@ big = st.one_of(
 limit = st.one_of(st.none(), st.integers(-1000, 1000), big, st.integers(INT64_MIN, INT64_MIN + 5))
 op = st.one_of(
     st.tuples(st.just("reserve"), big, limit),
-    st.tuples(st.just("release"), big, st.none()),
+    st.tuples(st.just("release"), st.none(), st.none()),
+    st.tuples(st.just("commit"), st.none(), st.none()),
+    st.tuples(st.just("take"), big, limit),
     st.tuples(st.just("settled_in"), big, st.none()),
     st.tuples(st.just("settled_out"), big, st.none()),
     st.tuples(st.just("settle"), st.integers(-(2**62), 2**62), st.integers(-(2**62), 2**62)),
@@ -39,14 +41,19 @@ op = st.one_of(
 
 async def apply(store: Store, account: str, ops: list[tuple[str, Any, Any]]) -> list[object]:
     seen: list[object] = []
-    begun = 0
+    begun = reserved = 0
+    holds: list[tuple[str, int]] = []  # (packet id, amount) not taken over, the latest last
     for name, a, b in ops:
         try:
             if name == "reserve":
-                seen.append(await store.reserve_incoming(account, a, b))
+                reserved += 1
+                hold = f"{account}-h{reserved}"
+                seen.append(await store.reserve_incoming(hold, account, a, b, T))
+                holds.append((hold, a))
             elif name == "release":
-                await store.release_incoming(account, a)
-                seen.append(None)
+                seen.append(await store.release_incoming(holds[-1][0] if holds else "none"))
+            elif name == "commit":
+                seen.append(await store.commit_incoming(holds[-1][0] if holds else "none"))
             elif name == "settled_in":
                 await store.settled_incoming(account, a)
                 seen.append(None)
@@ -60,13 +67,23 @@ async def apply(store: Store, account: str, ops: list[tuple[str, Any, Any]]) -> 
                 packet = InFlight(f"{account}-{begun}", account, 0, account, a, bytes(32), T, T)
                 await store.begin_packet(packet, b)
                 seen.append(None)
+            elif name == "take":  # record a packet taking over the latest hold
+                hold, x = holds[-1] if holds else ("none", 1)
+                packet = InFlight(hold, account, x, account, a, bytes(32), T, T)
+                await store.begin_packet(packet, b)
+                if holds:
+                    holds.pop()
+                seen.append(None)
             else:
                 seen.append(await store.finish_packet(f"{account}-{begun}", a))
         except InsufficientLiquidityError:
             seen.append("T04")
+        except TransferTimedOutError:
+            seen.append("R00")
         except ValueError:
             seen.append("overflow")
         seen.append(await store.get_balance(account))
+    seen.append([h for h in await store.held_incoming() if h.account == account])
     return seen
 
 

@@ -4,6 +4,7 @@ never race past a limit and end each packet once."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import uuid
 from datetime import UTC, datetime
@@ -15,11 +16,15 @@ from ilpnet.connector.store import InFlight, PacketState, Store, open_store
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
 
+_ids = itertools.count()
+
+
 async def reserve_many(store: Store, amounts: list[int]) -> int:
     got = 0
+    worker = uuid.uuid4().hex  # hold ids are unique across workers, as packet ids are
     for amount in amounts:
         try:
-            await store.reserve_incoming("alice", amount, 10_000)
+            await store.reserve_incoming(f"{worker}-{next(_ids)}", "alice", amount, 10_000, T0)
         except InsufficientLiquidityError:
             continue
         got += amount

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ilpnet.connector.errors import InsufficientLiquidityError
+from ilpnet.connector.errors import InsufficientLiquidityError, TransferTimedOutError
 from ilpnet.connector.store import (
     Balance,
     InFlight,
@@ -36,9 +36,9 @@ limit = st.one_of(st.none(), st.integers(-500, 500), st.just(INT64_MIN), st.just
 account = st.sampled_from(ACCOUNTS)
 key = st.one_of(st.none(), st.sampled_from(["k1", "k2"]))
 op = st.one_of(
-    st.tuples(st.just("reserve"), account, amount, limit),
-    st.tuples(st.just("commit"), account, amount, st.none()),
-    st.tuples(st.just("release"), account, amount, st.none()),
+    st.tuples(st.just("reserve"), st.tuples(st.integers(0, 3), account), amount, limit),
+    st.tuples(st.just("commit"), st.integers(0, 3), st.none(), st.none()),
+    st.tuples(st.just("release"), st.integers(0, 3), st.none(), st.none()),
     st.tuples(st.just("settled_in"), account, amount, key),
     st.tuples(st.just("settled_out"), account, amount, key),
     st.tuples(
@@ -62,14 +62,13 @@ op = st.one_of(
 async def one(store: Store, tag: str, name: str, x: Any, y: Any, z: Any) -> object:
     """One operation; its answer, or the kind of error that refused it."""
     try:
-        if name == "reserve":
-            return await store.reserve_incoming(tag + x, y, z)
+        if name == "reserve":  # the hold of packet n, which "begin" n takes over
+            n, src = x
+            return await store.reserve_incoming(f"{tag}p{n}", tag + src, y, z, T)
         if name == "commit":
-            await store.commit_incoming(tag + x, y)
-            return None
+            return await store.commit_incoming(f"{tag}p{x}")
         if name == "release":
-            await store.release_incoming(tag + x, y)
-            return None
+            return await store.release_incoming(f"{tag}p{x}")
         if name == "settled_in":
             return await store.settled_incoming(tag + x, y, None if z is None else tag + z)
         if name == "settled_out":
@@ -86,6 +85,8 @@ async def one(store: Store, tag: str, name: str, x: Any, y: Any, z: Any) -> obje
         return await store.finish_packet(f"{tag}p{x}", y)
     except InsufficientLiquidityError:
         return "T04"
+    except TransferTimedOutError:
+        return "R00"
     except ValueError:
         return "ValueError"
 
@@ -98,7 +99,9 @@ async def together(store: Store, tag: str, batch: list[tuple[str, Any, Any, Any]
 async def state(store: Store, tag: str) -> tuple[list[Balance], list[object]]:
     books = [await store.get_balance(tag + a) for a in ACCOUNTS]
     packets = [await store.get_packet(f"{tag}p{n}") for n in range(4)]
-    return books, [None if p is None else (p.outgoing_amount, p.state) for p in packets]
+    holds = [h for h in await store.held_incoming() if h.packet_id.startswith(tag)]
+    found = [None if p is None else (p.outgoing_amount, p.state) for p in packets]
+    return books, [*found, *holds]
 
 
 Stores = tuple[asyncio.AbstractEventLoop, MemoryStore, SqliteStore]
@@ -127,15 +130,18 @@ def test_one_transaction_answers_as_one_at_a_time(
     loop, memory, sqlite = stores
     tag = uuid.uuid4().hex[:8]
     begun: set[int] = set()
+    reserved: set[int] = set()
     for ops in batches:
-        # a packet id begun twice: the memory store names the duplicate before the limit,
-        # SQLite the limit first (as it always has); test_a_refused_operation_in_a_batch_...
+        # a packet id begun (or a hold made) twice: the memory store names the duplicate
+        # before the limit, SQLite the limit first (as it always has);
+        # test_a_refused_operation_in_a_batch_... covers the duplicate
         batch = []
         for o in ops:
-            if o[0] == "begin":
-                if o[1][0] in begun:
+            if o[0] in ("begin", "reserve"):
+                seen = begun if o[0] == "begin" else reserved
+                if o[1][0] in seen:
                     continue
-                begun.add(o[1][0])
+                seen.add(o[1][0])
             batch.append(o)
         expected = [loop.run_until_complete(one(memory, tag, *o)) for o in batch]
         got = loop.run_until_complete(together(sqlite, tag, batch))
@@ -152,16 +158,18 @@ async def test_a_packet_changed_by_another_process_is_finished_as_it_is_now(
     has meanwhile finished, pruned and begun that packet id again, the row decides."""
     first, second = SqliteStore(tmp_path / "s.db"), SqliteStore(tmp_path / "s.db")
     try:
+        await first.reserve_incoming("p", "a", 10, None, T)
         await first.begin_packet(InFlight("p", "a", 10, "b", 9, bytes(32), T, T), None)
         assert await second.finish_packet("p", PacketState.FULFILLED) is True
         assert await second.prune_finished() == 1
+        await second.reserve_incoming("p", "c", 5, None, T)
         await second.begin_packet(InFlight("p", "c", 5, "d", 4, bytes(32), T, T), None)
         assert await first.finish_packet("p", PacketState.REJECTED) is True
         assert await first.finish_packet("p", PacketState.FULFILLED) is False
         assert await first.all_balances() == [
-            Balance("a", 0, -10, 0),
+            Balance("a", 10, 0, 0),
             Balance("b", -9, 0, 0),
-            Balance("c", -5, -5, 0),
+            Balance("c", 0, 0, 0),
             Balance("d", 0, 0, 0),
         ]
     finally:
@@ -178,8 +186,8 @@ async def test_a_failed_write_back_leaves_each_operation_its_own_outcome(
     path = tmp_path / "s.db"
     store = SqliteStore(path)
     try:
-        await store.reserve_incoming("a", 1, None)
-        await store.reserve_incoming("bad", 1, None)
+        await store.reserve_incoming("h1", "a", 1, None, T)
+        await store.reserve_incoming("h2", "bad", 1, None, T)
         with sqlite3.connect(path) as db:
             db.execute(
                 "CREATE TRIGGER refuse BEFORE UPDATE ON balances "
@@ -187,16 +195,17 @@ async def test_a_failed_write_back_leaves_each_operation_its_own_outcome(
                 "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
             )
         got = await asyncio.gather(
-            store.reserve_incoming("a", 5, None),
-            store.reserve_incoming("bad", 12, None),
-            store.reserve_incoming("a", 7, None),
-            store.reserve_incoming("bad", 3, None),
+            store.reserve_incoming("h3", "a", 5, None, T),
+            store.reserve_incoming("h4", "bad", 12, None, T),
+            store.reserve_incoming("h5", "a", 7, None, T),
+            store.reserve_incoming("h6", "bad", 3, None, T),
             return_exceptions=True,
         )
         assert list(got[:3]) == [6, 13, 13]
         assert isinstance(got[3], sqlite3.IntegrityError)
         assert "refused by the test" in str(got[3])
         assert await store.all_balances() == [Balance("a", 13, 13, 0), Balance("bad", 13, 13, 0)]
+        assert [h.packet_id for h in await store.held_incoming()] == [f"h{i}" for i in range(1, 6)]
     finally:
         await store.close()
 
@@ -207,11 +216,14 @@ async def test_a_refused_operation_in_a_batch_changes_nothing(tmp_path: Path) ->
     store = SqliteStore(tmp_path / "s.db")
     try:
         got = await asyncio.gather(
-            store.reserve_incoming("a", 60, 100),
-            store.begin_packet(InFlight("p", "a", 60, "b", 50, bytes(32), T, T), 0),
-            store.reserve_incoming("a", 60, 100),
+            store.reserve_incoming("h", "a", 60, 100, T),
+            store.begin_packet(InFlight("h", "a", 60, "b", 50, bytes(32), T, T), 0),
+            store.reserve_incoming("h2", "a", 60, 100, T),
+            store.reserve_incoming("p", "a", 1, 100, T),
             store.begin_packet(InFlight("p", "a", 1, "b", 1, bytes(32), T, T), None),
             store.begin_packet(InFlight("p", "a", 2, "b", 2, bytes(32), T, T), None),
+            store.begin_packet(InFlight("q", "a", 5, "b", 1, bytes(32), T, T), None),
+            store.reserve_incoming("p", "a", 1, 100, T),
             store.settled_outgoing("b", INT64_MAX, "k"),
             store.settled_outgoing("b", 1, "k"),
             store.settled_outgoing("b", 1),
@@ -220,18 +232,25 @@ async def test_a_refused_operation_in_a_batch_changes_nothing(tmp_path: Path) ->
         assert got[0] == 60
         assert isinstance(got[1], InsufficientLiquidityError)
         assert isinstance(got[2], InsufficientLiquidityError)
-        assert got[3] is None
-        assert isinstance(got[4], ValueError)
-        assert "already recorded" in str(got[4])
-        assert (got[5], got[6]) == (True, False)
-        assert isinstance(got[7], ValueError)
-        assert "overflow" in str(got[7])
+        assert got[3] == 61
+        assert got[4] is None  # took the hold of "p" over
+        assert isinstance(got[5], ValueError)
+        assert "already recorded" in str(got[5])
+        assert isinstance(got[6], TransferTimedOutError)  # no hold: its row deleted again
+        assert got[7] == 62  # a new hold under "p" (the first one was taken over)
+        assert (got[8], got[9]) == (True, False)
+        assert isinstance(got[10], ValueError)
+        assert "overflow" in str(got[10])
         assert await store.all_balances() == [
-            Balance("a", 60, 60, 0),
+            Balance("a", 62, 62, 0),
             Balance("b", INT64_MAX, 0, 1),
         ]
         assert await store.pending_packets() == [
             InFlight("p", "a", 1, "b", 1, bytes(32), T, T),
+        ]
+        assert [(h.packet_id, h.amount) for h in await store.held_incoming()] == [
+            ("h", 60),
+            ("p", 1),
         ]
     finally:
         await store.close()
@@ -244,10 +263,12 @@ async def test_a_reservation_beyond_int64_that_passes_the_checks_is_refused(
     refused it, though the book is no longer written per operation."""
     store = SqliteStore(tmp_path / "s.db")
     try:
-        await store.release_incoming("n", 10)
+        with sqlite3.connect(tmp_path / "s.db") as db:  # a book no operation could leave
+            db.execute("INSERT INTO balances VALUES ('n', -10, -10, 0)")
         with pytest.raises(OverflowError):
-            await store.reserve_incoming("n", INT64_MAX + 5, None)
+            await store.reserve_incoming("h", "n", INT64_MAX + 5, None, T)
         assert await store.get_balance("n") == Balance("n", -10, -10, 0)
+        assert await store.held_incoming() == []
     finally:
         await store.close()
 
@@ -279,10 +300,10 @@ async def test_the_log_is_checkpointed_off_the_event_loop_every_so_many_commits(
     store = SqliteStore(path)
     try:
         for i in range(2):
-            await store.begin_packet(InFlight(f"p{i}", "a", 1, "b", 1, bytes(32), T, T), None)
+            await store.begin_packet(InFlight(f"p{i}", "a", 0, "b", 1, bytes(32), T, T), None)
         assert checkpoint_started(store) is None
         assert rows_in_database_file(path) == 0  # all in the log still
-        await store.begin_packet(InFlight("p2", "a", 1, "b", 1, bytes(32), T, T), None)
+        await store.begin_packet(InFlight("p2", "a", 0, "b", 1, bytes(32), T, T), None)
         started = checkpoint_started(store)
         assert started is not None  # the third commit started one
         await asyncio.wait_for(started, 10)

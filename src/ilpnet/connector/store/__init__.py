@@ -14,6 +14,7 @@ from ilpnet.connector.store.memory import MemoryStore
 from ilpnet.connector.store.protocols import (
     Balance,
     BalanceStore,
+    Hold,
     InFlight,
     PacketState,
     PacketStore,
@@ -26,6 +27,7 @@ from ilpnet.connector.store.sqlite import SqliteStore
 __all__ = [
     "Balance",
     "BalanceStore",
+    "Hold",
     "InFlight",
     "MemoryStore",
     "PacketState",

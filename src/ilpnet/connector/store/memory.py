@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 from dataclasses import replace
+from datetime import datetime
 
-from ilpnet.connector.errors import InsufficientLiquidityError
+from ilpnet.connector.errors import InsufficientLiquidityError, TransferTimedOutError
 from ilpnet.connector.store.protocols import (
     INT64_MAX,
     INT64_MIN,
     Balance,
+    Hold,
     InFlight,
     PacketState,
     check_amount,
@@ -42,6 +44,8 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._books: dict[str, _Book] = {}
+        self._holds: dict[str, tuple[str, int, datetime]] = {}
+        """packet id -> account, amount and expiry of its hold"""
         self._packets: dict[str, InFlight] = {}
         """Records as begun (state PENDING); `_ended` holds the state of ended ones."""
         self._ended: dict[str, PacketState] = {}
@@ -55,11 +59,27 @@ class MemoryStore:
             book = self._books[account] = _Book()
         return book
 
-    async def reserve_incoming(self, account: str, amount: int, maximum: int | None) -> int:
-        return self.reserve_incoming_now(account, amount, maximum)
+    async def reserve_incoming(
+        self,
+        packet_id: str,
+        account: str,
+        amount: int,
+        maximum: int | None,
+        expires_at: datetime,
+    ) -> int:
+        return self.reserve_incoming_now(packet_id, account, amount, maximum, expires_at)
 
-    def reserve_incoming_now(self, account: str, amount: int, maximum: int | None) -> int:
+    def reserve_incoming_now(
+        self,
+        packet_id: str,
+        account: str,
+        amount: int,
+        maximum: int | None,
+        expires_at: datetime,
+    ) -> int:
         check_amount(amount, limited=False)
+        if packet_id in self._holds:
+            raise ValueError(f"packet already has a hold: {packet_id}")
         book = self._book(account)
         new = book.balance + amount
         limit = INT64_MAX if maximum is None else min(maximum, INT64_MAX)
@@ -70,26 +90,37 @@ class MemoryStore:
             )
         book.balance = new
         book.pending_in += amount
+        self._holds[packet_id] = (account, amount, expires_at)
         return new
 
-    async def commit_incoming(self, account: str, amount: int) -> None:
-        self.commit_incoming_now(account, amount)
+    async def commit_incoming(self, packet_id: str) -> bool:
+        return self._end_hold(packet_id, fulfilled=True)
 
-    def commit_incoming_now(self, account: str, amount: int) -> None:
-        check_amount(amount)
+    def commit_incoming_now(self, packet_id: str) -> bool:
+        return self._end_hold(packet_id, fulfilled=True)
+
+    async def release_incoming(self, packet_id: str) -> bool:
+        return self._end_hold(packet_id, fulfilled=False)
+
+    def release_incoming_now(self, packet_id: str) -> bool:
+        return self._end_hold(packet_id, fulfilled=False)
+
+    def _end_hold(self, packet_id: str, *, fulfilled: bool) -> bool:
+        hold = self._holds.get(packet_id)
+        if hold is None:
+            return False
+        account, amount, _ = hold
         book = self._book(account)
-        check_book(book.balance, book.pending_in - amount, book.pending_out)
+        balance = book.balance if fulfilled else book.balance - amount
+        check_book(balance, book.pending_in - amount, book.pending_out)
+        del self._holds[packet_id]
+        book.balance = balance
         book.pending_in -= amount
+        return True
 
-    async def release_incoming(self, account: str, amount: int) -> None:
-        self.release_incoming_now(account, amount)
-
-    def release_incoming_now(self, account: str, amount: int) -> None:
-        check_amount(amount)
-        book = self._book(account)
-        check_book(book.balance - amount, book.pending_in - amount, book.pending_out)
-        book.pending_in -= amount
-        book.balance -= amount
+    async def held_incoming(self) -> list[Hold]:
+        found = [Hold(p, a, x, e) for p, (a, x, e) in self._holds.items()]
+        return sorted(found, key=lambda h: (h.expires_at, h.packet_id))
 
     async def get_balance(self, account: str) -> Balance:
         book = self._books.get(account)
@@ -106,8 +137,9 @@ class MemoryStore:
     def begin_packet_now(self, packet: InFlight, minimum: int | None) -> None:
         check_amount(packet.incoming_amount)
         check_amount(packet.outgoing_amount, limited=False)
-        if packet.packet_id in self._packets:
-            raise ValueError(f"packet already recorded: {packet.packet_id}")
+        packet_id = packet.packet_id
+        if packet_id in self._packets:
+            raise ValueError(f"packet already recorded: {packet_id}")
         book = self._book(packet.outgoing_account)
         after = book.balance - book.pending_out - packet.outgoing_amount
         limit = INT64_MIN if minimum is None else max(minimum, INT64_MIN)
@@ -117,11 +149,18 @@ class MemoryStore:
                 f"available={book.balance - book.pending_out} "
                 f"amount={packet.outgoing_amount} minimum={limit}"
             )
+        if packet.incoming_amount:  # the hold is taken over
+            hold = self._holds.get(packet_id)
+            if hold is None:
+                raise TransferTimedOutError("packet expired.")
+            if hold[0] != packet.incoming_account or hold[1] != packet.incoming_amount:
+                raise ValueError(f"the hold of packet {packet_id} is for another amount")
+            del self._holds[packet_id]
         book.pending_out += packet.outgoing_amount
         if packet.state is not PacketState.PENDING:
             packet = replace(packet, state=PacketState.PENDING)
-        self._packets[packet.packet_id] = packet
-        self._pending.add(packet.packet_id)
+        self._packets[packet_id] = packet
+        self._pending.add(packet_id)
 
     async def finish_packet(self, packet_id: str, outcome: PacketState) -> bool:
         return self.finish_packet_now(packet_id, outcome)

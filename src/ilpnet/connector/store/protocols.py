@@ -9,10 +9,15 @@ owes us (spec 03 §6). Per account the store keeps:
 * ``pending_out``: outgoing Prepares in flight; they leave ``balance`` only when fulfilled,
   but count against the minimum from the moment they are forwarded.
 
-An in-flight packet is recorded with its outgoing reservation in one atomic step
-(`PacketStore.begin_packet`) and ended with both of its balance effects in another
-(`PacketStore.finish_packet`), which only the first caller wins: a fulfill that arrives
-after the packet was expired is never paid twice, and a crash leaves nothing half-done.
+Every reservation has an owner in the store, so a crash at any moment leaves nothing that
+a restart cannot end. An incoming reservation is kept as a `Hold` under its packet's id
+(`BalanceStore.reserve_incoming`, in the same atomic step as the balance change); the
+in-flight record takes it over when the packet is recorded with its outgoing reservation
+(`PacketStore.begin_packet`, one atomic step), and the packet is ended with both of its
+balance effects in another (`PacketStore.finish_packet`), which only the first caller
+wins: a fulfill that arrives after the packet was expired is never paid twice. A hold its
+packet never took over (the process died between the two steps) is released once its
+Prepare has expired (`Connector.sweep`), as a pending packet is.
 Every check-and-update is atomic in the backend (one Python critical section, an SQLite
 ``BEGIN IMMEDIATE`` transaction, a Redis Lua script), so concurrent workers never race past
 a limit.
@@ -68,6 +73,17 @@ class Balance:
 
 
 @dataclass(frozen=True, slots=True)
+class Hold:
+    """An incoming reservation not yet taken over by its packet's in-flight record."""
+
+    packet_id: str
+    account: str
+    amount: int
+    expires_at: datetime
+    """The Prepare's expiry: after it, the packet can no longer be recorded."""
+
+
+@dataclass(frozen=True, slots=True)
 class InFlight:
     """A Prepare we forwarded and have not answered yet: how its answer finds its way back."""
 
@@ -85,20 +101,36 @@ class InFlight:
 class BalanceStore(Protocol):
     """Per-account balances with atomic limit checks."""
 
-    async def reserve_incoming(self, account: str, amount: int, maximum: int | None) -> int:
-        """Add `amount` to the balance unless it would exceed `maximum` (None: no limit).
+    async def reserve_incoming(
+        self,
+        packet_id: str,
+        account: str,
+        amount: int,
+        maximum: int | None,
+        expires_at: datetime,
+    ) -> int:
+        """Add `amount` to the balance unless it would exceed `maximum` (None: no limit),
+        and keep the reservation as the `Hold` of `packet_id` (the Prepare expiring at
+        `expires_at`), in one atomic step.
 
         Returns the new balance; raises InsufficientLiquidityError (T04) and changes nothing
-        when the limit would be broken.
+        when the limit would be broken; ValueError when `packet_id` already has a hold.
         """
         ...
 
-    async def commit_incoming(self, account: str, amount: int) -> None:
-        """An incoming reservation was fulfilled: it stays in the balance for good."""
+    async def commit_incoming(self, packet_id: str) -> bool:
+        """The packet was fulfilled without being recorded: its hold stays in the balance
+        for good. False (nothing changed) when it has no hold."""
         ...
 
-    async def release_incoming(self, account: str, amount: int) -> None:
-        """An incoming reservation ended in a Reject: take it back out of the balance."""
+    async def release_incoming(self, packet_id: str) -> bool:
+        """The packet ended in a Reject without being recorded (or its hold was left by a
+        crash): take the hold back out of the balance. False (nothing changed) when it has
+        no hold (taken over by the packet's record, or released already)."""
+        ...
+
+    async def held_incoming(self) -> list[Hold]:
+        """Every hold not yet ended or taken over, earliest expiry first (for recovery)."""
         ...
 
     async def get_balance(self, account: str) -> Balance:
@@ -118,8 +150,12 @@ class PacketStore(Protocol):
 
         Raises InsufficientLiquidityError (T04) and records nothing when
         ``available_out - outgoing_amount`` would fall below `minimum` (None: no limit).
-        The caller has already reserved the incoming amount (`reserve_incoming`); from
-        here on `finish_packet` owns both reservations.
+        The caller has already reserved a nonzero incoming amount (`reserve_incoming`
+        under the same packet id, account and amount): the record takes that hold over in
+        the same atomic step, and from here on `finish_packet` owns both reservations. When
+        the hold is gone (released as left behind: the Prepare expired meanwhile), raises
+        TransferTimedOutError (R00) and records nothing; ValueError when it is for another
+        account or amount, or the packet id is recorded already.
         """
         ...
 
@@ -194,11 +230,18 @@ class SyncStore(Store, Protocol):
     store): each ``*_now`` method is its async namesake, answered at once. The connector's
     direct path (`ilpnet.connector.direct_path`) needs one."""
 
-    def reserve_incoming_now(self, account: str, amount: int, maximum: int | None) -> int: ...
+    def reserve_incoming_now(
+        self,
+        packet_id: str,
+        account: str,
+        amount: int,
+        maximum: int | None,
+        expires_at: datetime,
+    ) -> int: ...
 
-    def commit_incoming_now(self, account: str, amount: int) -> None: ...
+    def commit_incoming_now(self, packet_id: str) -> bool: ...
 
-    def release_incoming_now(self, account: str, amount: int) -> None: ...
+    def release_incoming_now(self, packet_id: str) -> bool: ...
 
     def begin_packet_now(self, packet: InFlight, minimum: int | None) -> None: ...
 

@@ -8,6 +8,8 @@ pipelined. Keys live under a prefix (``ilpnet`` by default):
     {prefix}:accounts        set   every account with a book
     {prefix}:pkt:{id}        hash  one in-flight packet (see InFlight) and its state
     {prefix}:pending         zset  pending packet ids scored by outgoing expiry (ms)
+    {prefix}:hold:{id}       hash  one packet's hold: account, amount, expires_at
+    {prefix}:holds           zset  packet ids with a hold, scored by expiry (ms)
     {prefix}:finished        set   ended packet ids, until pruned
     {prefix}:settlement:{key} string  a settlement idempotency key already applied (7 days)
 """
@@ -21,11 +23,12 @@ from datetime import UTC, datetime
 from importlib.resources import files
 from typing import Any
 
-from ilpnet.connector.errors import InsufficientLiquidityError
+from ilpnet.connector.errors import InsufficientLiquidityError, TransferTimedOutError
 from ilpnet.connector.store.protocols import (
     INT64_MAX,
     INT64_MIN,
     Balance,
+    Hold,
     InFlight,
     PacketState,
     check_amount,
@@ -82,7 +85,9 @@ class RedisStore:
         self._pending = f"{prefix}:pending"
         self._finished = f"{prefix}:finished"
         self._scratch = f"{prefix}:scratch"
+        self._holds = f"{prefix}:holds"
         self._reserve = Script.named("reserve_incoming.lua")
+        self._end_hold_script = Script.named("end_hold.lua")
         self._adjust = Script.named("adjust.lua")
         self._begin = Script.named("begin_packet.lua")
         self._finish = Script.named("finish_packet.lua")
@@ -110,6 +115,7 @@ class RedisStore:
         store = cls(client, prefix)
         for script in (
             store._reserve,
+            store._end_hold_script,
             store._adjust,
             store._begin,
             store._finish,
@@ -125,6 +131,9 @@ class RedisStore:
     def _pkt(self, packet_id: str) -> str:
         return f"{self.prefix}:pkt:{packet_id}"
 
+    def _hold(self, packet_id: str) -> str:
+        return f"{self.prefix}:hold:{packet_id}"
+
     async def _add(self, account: str, balance: int, pending_in: int, pending_out: int) -> None:
         ok, _ = await self._run(
             self._adjust,
@@ -134,16 +143,38 @@ class RedisStore:
         if int(ok) != 1:
             raise ValueError("balance would overflow")
 
-    async def reserve_incoming(self, account: str, amount: int, maximum: int | None) -> int:
+    async def reserve_incoming(
+        self,
+        packet_id: str,
+        account: str,
+        amount: int,
+        maximum: int | None,
+        expires_at: datetime,
+    ) -> int:
         check_amount(amount, limited=False)
         limit = INT64_MAX if maximum is None else min(maximum, INT64_MAX)
         if limit < INT64_MIN:
             limit = INT64_MIN
         ok, value = await self._run(
             self._reserve,
-            keys=[self._bal(account), self._accounts, self._scratch],
-            args=[account, str(amount), str(limit)],
+            keys=[
+                self._bal(account),
+                self._accounts,
+                self._scratch,
+                self._hold(packet_id),
+                self._holds,
+            ],
+            args=[
+                account,
+                str(amount),
+                str(limit),
+                packet_id,
+                _time(expires_at),
+                str(int(expires_at.timestamp() * 1000)),
+            ],
         )
+        if int(ok) == -1:
+            raise ValueError(f"packet already has a hold: {packet_id}")
         if int(ok) != 1:
             raise InsufficientLiquidityError(
                 f"exceeded maximum balance. account={account} balance={_text(value)} "
@@ -151,13 +182,34 @@ class RedisStore:
             )
         return int(value)
 
-    async def commit_incoming(self, account: str, amount: int) -> None:
-        check_amount(amount)
-        await self._add(account, 0, -amount, 0)
+    async def commit_incoming(self, packet_id: str) -> bool:
+        return await self._end_hold(packet_id, PacketState.FULFILLED)
 
-    async def release_incoming(self, account: str, amount: int) -> None:
-        check_amount(amount)
-        await self._add(account, -amount, -amount, 0)
+    async def release_incoming(self, packet_id: str) -> bool:
+        return await self._end_hold(packet_id, PacketState.REJECTED)
+
+    async def _end_hold(self, packet_id: str, outcome: PacketState) -> bool:
+        ended = await self._run(
+            self._end_hold_script,
+            keys=[self._hold(packet_id), self._holds, self._accounts, self._scratch],
+            args=[packet_id, outcome.value, f"{self.prefix}:bal:"],
+        )
+        if int(ended) == -1:
+            raise ValueError("balance would overflow")
+        return int(ended) == 1
+
+    async def held_incoming(self) -> list[Hold]:
+        ids = [_text(i) for i in await self._redis.call("ZRANGE", self._holds, 0, -1)]
+        rows = await asyncio.gather(
+            *(self._redis.call("HGETALL", self._hold(packet_id)) for packet_id in ids)
+        )
+        found = []
+        for packet_id, raw in zip(ids, rows, strict=True):
+            if raw:  # ended between the two reads
+                f = {k: _text(v) for k, v in _pairs(raw).items()}
+                expires_at = datetime.fromisoformat(f["expires_at"])
+                found.append(Hold(packet_id, f["account"], int(f["amount"]), expires_at))
+        return sorted(found, key=lambda h: (h.expires_at, h.packet_id))
 
     @staticmethod
     def _book(account: str, raw: list[Any]) -> Balance:
@@ -200,6 +252,8 @@ class RedisStore:
                 self._pending,
                 self._accounts,
                 self._scratch,
+                self._hold(packet.packet_id),
+                self._holds,
             ],
             args=[
                 packet.outgoing_account,
@@ -207,11 +261,17 @@ class RedisStore:
                 str(limit),
                 packet.packet_id,
                 str(score),
+                packet.incoming_account,
+                str(packet.incoming_amount),
                 *flat,
             ],
         )
         if int(ok) == -1:
             raise ValueError(f"packet already recorded: {packet.packet_id}")
+        if int(ok) == -2:
+            raise TransferTimedOutError("packet expired.")
+        if int(ok) == -3:
+            raise ValueError(f"the hold of packet {packet.packet_id} is for another amount")
         if int(ok) != 1:
             raise InsufficientLiquidityError(
                 f"exceeded minimum balance. account={packet.outgoing_account} "

@@ -1,9 +1,12 @@
 -- KEYS[1] outgoing balance hash, KEYS[2] packet hash, KEYS[3] pending zset,
--- KEYS[4] account set, KEYS[5] scratch
+-- KEYS[4] account set, KEYS[5] scratch, KEYS[6] hold hash, KEYS[7] holds zset
 -- ARGV[1] outgoing account, ARGV[2] -outgoing amount, ARGV[3] minimum, ARGV[4] packet id,
--- ARGV[5] zset score (outgoing expiry, ms), ARGV[6..] packet fields as name, value pairs
+-- ARGV[5] zset score (outgoing expiry, ms), ARGV[6] incoming account, ARGV[7] incoming
+-- amount, ARGV[8..] packet fields as name, value pairs
 -- Returns {1, available} when recorded, {0, available} when the minimum would be broken
--- (or the amount in flight would leave the int64 range), {-1, ''} when the id is taken.
+-- (or the amount in flight would leave the int64 range), {-1, ''} when the id is taken,
+-- {-2, ''} when the packet has no hold to take over, {-3, ''} when its hold is for another
+-- account or amount. A nonzero incoming amount's hold is taken over (deleted) on success.
 if redis.call('EXISTS', KEYS[2]) == 1 then
   return {-1, ''}
 end
@@ -17,10 +20,21 @@ local new_pending = add(KEYS[5], pending_out, neg(ARGV[2]))
 if after == nil or new_pending == nil or cmp(after, ARGV[3]) < 0 then
   return {0, available}
 end
+if ARGV[7] ~= '0' then
+  local hold = redis.call('HMGET', KEYS[6], 'account', 'amount')
+  if not hold[1] then
+    return {-2, ''}
+  end
+  if hold[1] ~= ARGV[6] or hold[2] ~= ARGV[7] then
+    return {-3, ''}
+  end
+  redis.call('DEL', KEYS[6])
+  redis.call('ZREM', KEYS[7], ARGV[4])
+end
 redis.call('HSET', KEYS[1], 'pending_out', new_pending)
 redis.call('SADD', KEYS[4], ARGV[1])
 local fields = {}
-for i = 6, #ARGV do
+for i = 8, #ARGV do
   fields[#fields + 1] = ARGV[i]
 end
 redis.call('HSET', KEYS[2], 'state', 'pending', unpack(fields))
