@@ -8,8 +8,7 @@ pipelined. Keys live under a prefix (``ilpnet`` by default):
     {prefix}:accounts        set   every account with a book
     {prefix}:pkt:{id}        hash  one in-flight packet (see InFlight) and its state
     {prefix}:pending         zset  pending packet ids scored by outgoing expiry (ms)
-    {prefix}:hold:{id}       hash  one packet's hold: account, amount, expires_at
-    {prefix}:holds           zset  packet ids with a hold, scored by expiry (ms)
+    {prefix}:holds           hash  packet id -> its hold: "amount expires_at account"
     {prefix}:finished        set   ended packet ids, until pruned
     {prefix}:settlement:{key} string  a settlement idempotency key already applied (7 days)
 """
@@ -131,9 +130,6 @@ class RedisStore:
     def _pkt(self, packet_id: str) -> str:
         return f"{self.prefix}:pkt:{packet_id}"
 
-    def _hold(self, packet_id: str) -> str:
-        return f"{self.prefix}:hold:{packet_id}"
-
     async def _add(self, account: str, balance: int, pending_in: int, pending_out: int) -> None:
         ok, _ = await self._run(
             self._adjust,
@@ -157,21 +153,8 @@ class RedisStore:
             limit = INT64_MIN
         ok, value = await self._run(
             self._reserve,
-            keys=[
-                self._bal(account),
-                self._accounts,
-                self._scratch,
-                self._hold(packet_id),
-                self._holds,
-            ],
-            args=[
-                account,
-                str(amount),
-                str(limit),
-                packet_id,
-                _time(expires_at),
-                str(int(expires_at.timestamp() * 1000)),
-            ],
+            keys=[self._bal(account), self._accounts, self._scratch, self._holds],
+            args=[account, str(amount), str(limit), packet_id, _time(expires_at)],
         )
         if int(ok) == -1:
             raise ValueError(f"packet already has a hold: {packet_id}")
@@ -191,7 +174,7 @@ class RedisStore:
     async def _end_hold(self, packet_id: str, outcome: PacketState) -> bool:
         ended = await self._run(
             self._end_hold_script,
-            keys=[self._hold(packet_id), self._holds, self._accounts, self._scratch],
+            keys=[self._holds, self._accounts, self._scratch],
             args=[packet_id, outcome.value, f"{self.prefix}:bal:"],
         )
         if int(ended) == -1:
@@ -199,16 +182,10 @@ class RedisStore:
         return int(ended) == 1
 
     async def held_incoming(self) -> list[Hold]:
-        ids = [_text(i) for i in await self._redis.call("ZRANGE", self._holds, 0, -1)]
-        rows = await asyncio.gather(
-            *(self._redis.call("HGETALL", self._hold(packet_id)) for packet_id in ids)
-        )
         found = []
-        for packet_id, raw in zip(ids, rows, strict=True):
-            if raw:  # ended between the two reads
-                f = {k: _text(v) for k, v in _pairs(raw).items()}
-                expires_at = datetime.fromisoformat(f["expires_at"])
-                found.append(Hold(packet_id, f["account"], int(f["amount"]), expires_at))
+        for packet_id, value in _pairs(await self._redis.call("HGETALL", self._holds)).items():
+            amount, expires_at, account = _text(value).split(" ", 2)
+            found.append(Hold(packet_id, account, int(amount), datetime.fromisoformat(expires_at)))
         return sorted(found, key=lambda h: (h.expires_at, h.packet_id))
 
     @staticmethod
@@ -252,7 +229,6 @@ class RedisStore:
                 self._pending,
                 self._accounts,
                 self._scratch,
-                self._hold(packet.packet_id),
                 self._holds,
             ],
             args=[

@@ -31,7 +31,7 @@ import asyncio
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -76,8 +76,8 @@ CREATE TABLE IF NOT EXISTS holds (
     packet_id TEXT PRIMARY KEY,
     account TEXT NOT NULL,
     amount INTEGER NOT NULL,
-    expires_at TEXT NOT NULL
-);
+    expires_at INTEGER NOT NULL -- microseconds since 1970 (UTC)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS settlement_keys (key TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS settlement_decisions (key TEXT PRIMARY KEY, amount INTEGER NOT NULL);
 """
@@ -111,6 +111,17 @@ SELECT packet_id, incoming_account, incoming_amount, outgoing_account, outgoing_
     condition, incoming_expires_at, outgoing_expires_at, state
 FROM packets
 """
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _micros(value: datetime) -> int:
+    """Microseconds since 1970 (cheaper than `_time`: a hold's expiry is written per packet)."""
+    if value.utcoffset() is None:
+        raise ValueError("expiry times must be timezone-aware")
+    return (value - _EPOCH) // _MICROSECOND
 
 
 def _time(value: datetime) -> str:
@@ -381,7 +392,7 @@ class SqliteStore:
     ) -> int:
         check_amount(amount, limited=False)
         limit = INT64_MAX if maximum is None else min(maximum, INT64_MAX)
-        expiry = _time(expires_at)
+        expiry = _micros(expires_at)
 
         def op(books: _Books) -> int:
             book = books.get(account)
@@ -432,7 +443,9 @@ class SqliteStore:
             "SELECT packet_id, account, amount, expires_at FROM holds "
             "ORDER BY expires_at, packet_id"
         ).fetchall()
-        return [Hold(str(r[0]), str(r[1]), int(r[2]), datetime.fromisoformat(r[3])) for r in rows]
+        return [
+            Hold(str(r[0]), str(r[1]), int(r[2]), _EPOCH + int(r[3]) * _MICROSECOND) for r in rows
+        ]
 
     async def get_balance(self, account: str) -> Balance:
         return Balance(account, *_read_book(self._db, account))

@@ -1,5 +1,5 @@
 -- KEYS[1] outgoing balance hash, KEYS[2] packet hash, KEYS[3] pending zset,
--- KEYS[4] account set, KEYS[5] scratch, KEYS[6] hold hash, KEYS[7] holds zset
+-- KEYS[4] account set, KEYS[5] scratch, KEYS[6] holds hash
 -- ARGV[1] outgoing account, ARGV[2] -outgoing amount, ARGV[3] minimum, ARGV[4] packet id,
 -- ARGV[5] zset score (outgoing expiry, ms), ARGV[6] incoming account, ARGV[7] incoming
 -- amount, ARGV[8..] packet fields as name, value pairs
@@ -21,15 +21,14 @@ if after == nil or new_pending == nil or cmp(after, ARGV[3]) < 0 then
   return {0, available}
 end
 if ARGV[7] ~= '0' then
-  local hold = redis.call('HMGET', KEYS[6], 'account', 'amount')
-  if not hold[1] then
+  local account, amount = read_hold(redis.call('HGET', KEYS[6], ARGV[4]))
+  if not account then
     return {-2, ''}
   end
-  if hold[1] ~= ARGV[6] or hold[2] ~= ARGV[7] then
+  if account ~= ARGV[6] or amount ~= ARGV[7] then
     return {-3, ''}
   end
-  redis.call('DEL', KEYS[6])
-  redis.call('ZREM', KEYS[7], ARGV[4])
+  redis.call('HDEL', KEYS[6], ARGV[4])
 end
 redis.call('HSET', KEYS[1], 'pending_out', new_pending)
 redis.call('SADD', KEYS[4], ARGV[1])

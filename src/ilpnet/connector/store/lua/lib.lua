@@ -46,3 +46,18 @@ end
 local function field(key, name)
   return redis.call('HGET', key, name) or '0'
 end
+
+-- A hold is one field of the holds hash: "amount expiry account" (the account last: it is
+-- the one part that could hold a space).
+local function hold_value(account, amount, expires_at)
+  return amount .. ' ' .. expires_at .. ' ' .. account
+end
+
+-- The account and amount of a hold's value (nil when there is none).
+local function read_hold(value)
+  if not value then
+    return nil, nil
+  end
+  local amount, _, account = string.match(value, '^(%S+) (%S+) (.*)$')
+  return account, amount
+end
