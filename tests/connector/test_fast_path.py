@@ -8,9 +8,11 @@ each observed fact, every balance and every in-flight record must be the same.
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from dataclasses import dataclass
 from datetime import timedelta
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -23,7 +25,8 @@ from ilpnet.connector.pipeline import ExpiryWindow, Forward
 from ilpnet.connector.rates import Rates
 from ilpnet.connector.routing_table import Route
 from ilpnet.connector.store.memory import MemoryStore
-from ilpnet.connector.store.protocols import PacketState
+from ilpnet.connector.store.protocols import PacketState, Store
+from ilpnet.connector.store.sqlite import SqliteStore
 from ilpnet.crypto.condition import condition_of
 from ilpnet.links.btp import BtpAccount, BtpClientLink, BtpServer
 from ilpnet.links.memory import memory_link_pair
@@ -154,9 +157,14 @@ class Observed:
         )
 
 
-async def run(scenario: Scenario, *, fast: bool) -> tuple[list[Any], Observed, list[Any]]:
+async def run(
+    scenario: Scenario, *, fast: bool, sqlite: Path | None = None
+) -> tuple[list[Any], Observed, list[Any]]:
+    """`scenario` through a connector (the memory store, or SQLite in the `sqlite` file):
+    every answer, the observer's facts, the books, the packets still pending, the holds
+    left and (memory) how each recorded packet ended."""
     clock = ManualClock()
-    store = MemoryStore()
+    store: Store = MemoryStore() if sqlite is None else SqliteStore(sqlite)
     sender_settings = {"asset_code": "USD", "asset_scale": 2, **scenario.sender}
     accounts = [
         AccountSettings(id="sender", relation=Relation.CHILD, **sender_settings),
@@ -225,9 +233,12 @@ async def run(scenario: Scenario, *, fast: bool) -> tuple[list[Any], Observed, l
             (p.incoming_account, p.incoming_amount, p.outgoing_account, p.outgoing_amount)
             for p in pending
         ]
+        holds = await store.held_incoming()
+        ended = list(store._ended.values()) if isinstance(store, MemoryStore) else None
     finally:
         await node.close()
-    return answers, observed, [books, records, list(store._ended.values())]
+        await store.close()
+    return answers, observed, [books, records, holds, ended]
 
 
 @settings(
@@ -240,6 +251,21 @@ async def test_fast_path_answers_as_the_chain_does(scenario: Scenario) -> None:
     assert fast_answers == chain_answers
     assert fast_seen.seen == chain_seen.seen
     assert fast_store == chain_store
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(scenarios)
+async def test_fast_path_answers_as_the_chain_does_with_sqlite(scenario: Scenario) -> None:
+    """With SQLite the fast path reserves and records in one store call where the chain
+    makes two (and a hold between them); the outcome is the same."""
+    with tempfile.TemporaryDirectory() as folder:
+        chain = await run(scenario, fast=False, sqlite=Path(folder) / "chain.db")
+        fast = await run(scenario, fast=True, sqlite=Path(folder) / "fast.db")
+    assert fast[0] == chain[0]
+    assert fast[1].seen == chain[1].seen
+    assert fast[2] == chain[2]
 
 
 async def test_fast_path_takes_ordinary_packets_only() -> None:

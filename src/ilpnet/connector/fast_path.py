@@ -17,10 +17,12 @@ changes and store records, and the same facts for the observer
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 
 import structlog
 
 from ilpnet.clock import Clock
+from ilpnet.connector.accounts import AccountSettings
 from ilpnet.connector.errors import InsufficientLiquidityError, TransferTimedOutError
 from ilpnet.connector.pipeline import ExpiryWindow, Forward
 from ilpnet.connector.rates import Rates
@@ -93,6 +95,33 @@ class FastPath:
         chain (those two answer only ``peer.*`` and the connector's own address)."""
         return destination != self._address and not destination.startswith(PEER_PREFIX)
 
+    def _at_once(self, fwd: Forward, now: datetime) -> tuple[InFlight, AccountSettings] | None:
+        """The in-flight record of `fwd` (a nonzero amount) and its outgoing account, when
+        the route, a fixed price and the outgoing expiry are all found without refusing
+        (no side effects); None when any of them refuses or the pool prices the pair (then
+        the steps run one by one, and refuse in their order)."""
+        account = fwd.account
+        prepare = fwd.prepare
+        try:
+            out_account = self._router.next_hop(account.id, prepare.destination)
+            out_amount = priced_amount(self._rates, account, out_account, prepare.amount)
+            if out_amount is None:
+                return None
+            out_expires_at = outgoing_expiry(prepare.expires_at, now, self._expiry)
+        except IlpError:
+            return None
+        record = InFlight(
+            fwd.packet_id,
+            account.id,
+            prepare.amount,
+            out_account.id,
+            out_amount,
+            prepare.execution_condition,
+            prepare.expires_at,
+            out_expires_at,
+        )
+        return record, out_account
+
     async def forward(self, fwd: Forward) -> Fulfill | Reject:
         """What the chain answers `fwd`. Each block below is the step named beside it; the
         nesting of the `try` blocks is the nesting of the steps around the send."""
@@ -111,21 +140,44 @@ class FastPath:
             if account.amount_rate is not None:  # amount_rate_limit
                 take_amount(self._amount_buckets, clock, account, amount)
             expires_at = prepare.expires_at
-            check_not_expired(expires_at, clock.now())  # reject_expired
-            if amount:  # reserve_balance
+            now = clock.now()
+            check_not_expired(expires_at, now)  # reject_expired
+            record: InFlight | None = None
+            at_once = self._at_once(fwd, now) if amount else None
+            if at_once is not None:
+                # reserve_balance ... record_packet in one store call: the route, price and
+                # outgoing expiry are known without side effects, as the steps would find them
+                record, out_account = at_once
+                try:
+                    await store.reserve_and_begin(record, account.maximum, out_account.minimum)
+                except InsufficientLiquidityError:
+                    raise
+                except BaseException:
+                    if await store.finish_packet(record.packet_id, _REJECTED):
+                        facts.recorded = True  # interrupted after it did both
+                    raise
+                facts.recorded = True
+                facts.out_amount = record.outgoing_amount
+            elif amount:  # reserve_balance
                 await store.reserve_incoming(
                     fwd.packet_id, account.id, amount, account.maximum, expires_at
                 )
             try:
                 # (peer_protocols and echo pass these Prepares on untouched: `takes`)
-                out_account = self._router.next_hop(account.id, prepare.destination)  # route
-                out_amount = priced_amount(self._rates, account, out_account, amount)
-                if out_amount is None:  # convert_amount, priced by the pool
-                    out_amount = await converted_amount(self._rates, account, out_account, amount)
-                out_expires_at = outgoing_expiry(expires_at, clock.now(), self._expiry)
+                if record is not None:
+                    assert at_once is not None
+                    out_account = at_once[1]
+                    out_amount = record.outgoing_amount
+                    out_expires_at = record.outgoing_expires_at
+                else:
+                    out_account = self._router.next_hop(account.id, prepare.destination)  # route
+                    priced = priced_amount(self._rates, account, out_account, amount)
+                    if priced is None:  # convert_amount, priced by the pool
+                        priced = await converted_amount(self._rates, account, out_account, amount)
+                    out_amount = priced
+                    out_expires_at = outgoing_expiry(expires_at, clock.now(), self._expiry)
                 out_id = out_account.id
-                record: InFlight | None = None
-                if amount or out_amount:  # record_packet
+                if record is None and (amount or out_amount):  # record_packet
                     record = InFlight(
                         fwd.packet_id,
                         account.id,

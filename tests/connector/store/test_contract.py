@@ -390,3 +390,42 @@ async def test_concurrent_retries_of_one_settlement_apply_once(store: Store) -> 
     applied = await asyncio.gather(*(store.settled_incoming("bob", 7, "k") for _ in range(20)))
     assert applied.count(True) == 1
     assert (await store.get_balance("bob")).balance == -7
+
+
+async def test_reserve_and_begin_is_both_steps_at_once(store: Store) -> None:
+    await store.reserve_and_begin(packet("p1"), 1000, None)
+    assert await store.get_balance("alice") == Balance("alice", 100, 100, 0)
+    assert await store.get_balance("bob") == Balance("bob", 0, 0, 90)
+    assert await store.held_incoming() == []  # nothing between the two steps
+    assert [p.packet_id for p in await store.pending_packets()] == ["p1"]
+    assert await store.finish_packet("p1", PacketState.FULFILLED) is True
+    assert await store.get_balance("alice") == Balance("alice", 100, 0, 0)
+    assert await store.get_balance("bob") == Balance("bob", -90, 0, 0)
+    await store.reserve_and_begin(packet("zero", incoming=0, outgoing=5), None, None)
+    assert await store.get_balance("bob") == Balance("bob", -90, 0, 5)
+
+
+async def test_reserve_and_begin_refused_by_either_limit_changes_nothing(store: Store) -> None:
+    with pytest.raises(InsufficientLiquidityError, match="maximum=99"):
+        await store.reserve_and_begin(packet("p1"), 99, None)
+    with pytest.raises(InsufficientLiquidityError, match="minimum=-89"):
+        await store.reserve_and_begin(packet("p2"), 100, -89)  # the incoming one undone
+    await store.reserve_and_begin(packet("p3"), 100, None)
+    with pytest.raises(ValueError, match="already recorded"):
+        await store.reserve_and_begin(packet("p3", outgoing=1), 1000, None)
+    assert await store.get_packet("p1") is None
+    assert await store.get_packet("p2") is None
+    assert await store.get_balance("alice") == Balance("alice", 100, 100, 0)
+    assert await store.get_balance("bob") == Balance("bob", 0, 0, 90)
+    assert await store.held_incoming() == []
+
+
+async def test_reserve_and_begin_on_one_account_sees_its_own_reservation(store: Store) -> None:
+    """In and out on one account: as with the two steps one after the other, the minimum
+    is checked against the balance with the incoming amount already reserved."""
+    looped = packet("p1", 100, 150, src="alice", dst="alice")
+    await store.reserve_and_begin(looped, None, -50)
+    assert await store.get_balance("alice") == Balance("alice", 100, 100, 150)
+    with pytest.raises(InsufficientLiquidityError):
+        await store.reserve_and_begin(packet("p2", 10, 11, src="alice", dst="alice"), None, -50)
+    assert await store.get_balance("alice") == Balance("alice", 100, 100, 150)

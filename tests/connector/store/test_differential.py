@@ -31,6 +31,7 @@ op = st.one_of(
     st.tuples(st.just("release"), st.none(), st.none()),
     st.tuples(st.just("commit"), st.none(), st.none()),
     st.tuples(st.just("take"), big, limit),
+    st.tuples(st.just("both"), st.tuples(big, big), st.tuples(limit, limit)),
     st.tuples(st.just("settled_in"), big, st.none()),
     st.tuples(st.just("settled_out"), big, st.none()),
     st.tuples(st.just("settle"), st.integers(-(2**62), 2**62), st.integers(-(2**62), 2**62)),
@@ -66,6 +67,12 @@ async def apply(store: Store, account: str, ops: list[tuple[str, Any, Any]]) -> 
                 begun += 1
                 packet = InFlight(f"{account}-{begun}", account, 0, account, a, bytes(32), T, T)
                 await store.begin_packet(packet, b)
+                seen.append(None)
+            elif name == "both":  # reserve and record at once, on this one account
+                begun += 1
+                (x, y), (most, least) = a, b
+                packet = InFlight(f"{account}-{begun}", account, x, account, y, bytes(32), T, T)
+                await store.reserve_and_begin(packet, most, least)
                 seen.append(None)
             elif name == "take":  # record a packet taking over the latest hold
                 hold, x = holds[-1] if holds else ("none", 1)

@@ -54,6 +54,12 @@ op = st.one_of(
         limit,
     ),
     st.tuples(
+        st.just("both"),
+        st.tuples(st.integers(0, 3), account, account),
+        st.tuples(st.integers(0, 300), amount),
+        st.tuples(limit, limit),
+    ),
+    st.tuples(
         st.just("finish"), st.integers(0, 3), st.sampled_from(list(PacketState)[1:]), st.none()
     ),
 )
@@ -75,12 +81,15 @@ async def one(store: Store, tag: str, name: str, x: Any, y: Any, z: Any) -> obje
             return await store.settled_outgoing(tag + x, y, None if z is None else tag + z)
         if name == "settle":
             return await store.begin_settlement(tag + x, y[0], y[1], None if z is None else tag + z)
-        if name == "begin":
+        if name in ("begin", "both"):
             (n, src, dst), (incoming, outgoing) = x, y
             packet = InFlight(
                 f"{tag}p{n}", tag + src, incoming, tag + dst, outgoing, bytes(32), T, T
             )
-            await store.begin_packet(packet, z)
+            if name == "begin":
+                await store.begin_packet(packet, z)
+            else:
+                await store.reserve_and_begin(packet, *z)
             return None
         return await store.finish_packet(f"{tag}p{x}", y)
     except InsufficientLiquidityError:
@@ -137,8 +146,8 @@ def test_one_transaction_answers_as_one_at_a_time(
         # test_a_refused_operation_in_a_batch_... covers the duplicate
         batch = []
         for o in ops:
-            if o[0] in ("begin", "reserve"):
-                seen = begun if o[0] == "begin" else reserved
+            if o[0] in ("begin", "both", "reserve"):
+                seen = reserved if o[0] == "reserve" else begun
                 if o[1][0] in seen:
                     continue
                 seen.add(o[1][0])

@@ -81,17 +81,21 @@ class MemoryStore:
         if packet_id in self._holds:
             raise ValueError(f"packet already has a hold: {packet_id}")
         book = self._book(account)
-        new = book.balance + amount
+        self._check_maximum(account, book, amount, maximum)
+        book.balance += amount
+        book.pending_in += amount
+        self._holds[packet_id] = (account, amount, expires_at)
+        return book.balance
+
+    @staticmethod
+    def _check_maximum(account: str, book: _Book, amount: int, maximum: int | None) -> None:
+        """T04 unless `amount` more incoming keeps `book` within `maximum`."""
         limit = INT64_MAX if maximum is None else min(maximum, INT64_MAX)
-        if new > limit or book.pending_in + amount > INT64_MAX:
+        if book.balance + amount > limit or book.pending_in + amount > INT64_MAX:
             raise InsufficientLiquidityError(
                 f"exceeded maximum balance. account={account} balance={book.balance} "
                 f"amount={amount} maximum={limit}"
             )
-        book.balance = new
-        book.pending_in += amount
-        self._holds[packet_id] = (account, amount, expires_at)
-        return new
 
     async def commit_incoming(self, packet_id: str) -> bool:
         return self._end_hold(packet_id, fulfilled=True)
@@ -135,6 +139,9 @@ class MemoryStore:
         self.begin_packet_now(packet, minimum)
 
     def begin_packet_now(self, packet: InFlight, minimum: int | None) -> None:
+        self._record(packet, minimum, take_hold=True)
+
+    def _record(self, packet: InFlight, minimum: int | None, *, take_hold: bool) -> None:
         check_amount(packet.incoming_amount)
         check_amount(packet.outgoing_amount, limited=False)
         packet_id = packet.packet_id
@@ -149,7 +156,7 @@ class MemoryStore:
                 f"available={book.balance - book.pending_out} "
                 f"amount={packet.outgoing_amount} minimum={limit}"
             )
-        if packet.incoming_amount:  # the hold is taken over
+        if take_hold and packet.incoming_amount:
             hold = self._holds.get(packet_id)
             if hold is None:
                 raise TransferTimedOutError("packet expired.")
@@ -161,6 +168,31 @@ class MemoryStore:
             packet = replace(packet, state=PacketState.PENDING)
         self._packets[packet_id] = packet
         self._pending.add(packet_id)
+
+    async def reserve_and_begin(
+        self, packet: InFlight, maximum: int | None, minimum: int | None
+    ) -> None:
+        self.reserve_and_begin_now(packet, maximum, minimum)
+
+    def reserve_and_begin_now(
+        self, packet: InFlight, maximum: int | None, minimum: int | None
+    ) -> None:
+        amount = packet.incoming_amount
+        if not amount:
+            self._record(packet, minimum, take_hold=False)
+            return
+        account = packet.incoming_account
+        check_amount(amount, limited=False)
+        book = self._book(account)
+        self._check_maximum(account, book, amount, maximum)
+        book.balance += amount
+        book.pending_in += amount
+        try:
+            self._record(packet, minimum, take_hold=False)
+        except BaseException:
+            book.balance -= amount
+            book.pending_in -= amount
+            raise
 
     async def finish_packet(self, packet_id: str, outcome: PacketState) -> bool:
         return self.finish_packet_now(packet_id, outcome)

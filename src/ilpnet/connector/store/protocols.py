@@ -159,6 +159,17 @@ class PacketStore(Protocol):
         """
         ...
 
+    async def reserve_and_begin(
+        self, packet: InFlight, maximum: int | None, minimum: int | None
+    ) -> None:
+        """`reserve_incoming` and `begin_packet` of `packet` as one atomic step, with no
+        hold between them (so nothing a crash could leave behind): the same checks in the
+        same order, the same errors, and the same books after, as the two calls one after
+        the other with nothing between them; when the second refuses, nothing is changed
+        (the first's reservation included). (A hold already under the packet's id, which
+        the pipeline never makes, is neither checked nor taken over.)"""
+        ...
+
     async def finish_packet(self, packet_id: str, outcome: PacketState) -> bool:
         """End a pending packet; True only for the one call that moved it out of PENDING.
 
@@ -244,6 +255,10 @@ class SyncStore(Store, Protocol):
     def release_incoming_now(self, packet_id: str) -> bool: ...
 
     def begin_packet_now(self, packet: InFlight, minimum: int | None) -> None: ...
+
+    def reserve_and_begin_now(
+        self, packet: InFlight, maximum: int | None, minimum: int | None
+    ) -> None: ...
 
     def finish_packet_now(self, packet_id: str, outcome: PacketState) -> bool: ...
 

@@ -74,6 +74,22 @@ def _time(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+def _packet_fields(packet: InFlight) -> tuple[int, list[str]]:
+    """The pending zset's score for `packet` (its outgoing expiry in ms) and its hash's
+    fields as name, value pairs (all but the state)."""
+    fields = {
+        "incoming_account": packet.incoming_account,
+        "incoming_amount": str(packet.incoming_amount),
+        "outgoing_account": packet.outgoing_account,
+        "outgoing_amount": str(packet.outgoing_amount),
+        "condition": packet.condition.hex(),
+        "incoming_expires_at": _time(packet.incoming_expires_at),
+        "outgoing_expires_at": _time(packet.outgoing_expires_at),
+    }
+    score = int(packet.outgoing_expires_at.timestamp() * 1000)
+    return score, [x for pair in fields.items() for x in pair]
+
+
 class RedisStore:
     """Balances, in-flight packets and settlements in one Redis database."""
 
@@ -89,6 +105,7 @@ class RedisStore:
         self._end_hold_script = Script.named("end_hold.lua")
         self._adjust = Script.named("adjust.lua")
         self._begin = Script.named("begin_packet.lua")
+        self._reserve_begin = Script.named("reserve_and_begin.lua")
         self._finish = Script.named("finish_packet.lua")
         self._settle = Script.named("begin_settlement.lua")
         self._settled_once = Script.named("settled.lua")
@@ -117,6 +134,7 @@ class RedisStore:
             store._end_hold_script,
             store._adjust,
             store._begin,
+            store._reserve_begin,
             store._finish,
             store._settle,
             store._settled_once,
@@ -210,17 +228,7 @@ class RedisStore:
         check_amount(packet.outgoing_amount, limited=False)
         limit = INT64_MIN if minimum is None else max(minimum, INT64_MIN)
         limit = min(limit, INT64_MAX)
-        fields = {
-            "incoming_account": packet.incoming_account,
-            "incoming_amount": str(packet.incoming_amount),
-            "outgoing_account": packet.outgoing_account,
-            "outgoing_amount": str(packet.outgoing_amount),
-            "condition": packet.condition.hex(),
-            "incoming_expires_at": _time(packet.incoming_expires_at),
-            "outgoing_expires_at": _time(packet.outgoing_expires_at),
-        }
-        flat = [x for pair in fields.items() for x in pair]
-        score = int(packet.outgoing_expires_at.timestamp() * 1000)
+        score, flat = _packet_fields(packet)
         ok, value = await self._run(
             self._begin,
             keys=[
@@ -252,6 +260,51 @@ class RedisStore:
             raise InsufficientLiquidityError(
                 f"exceeded minimum balance. account={packet.outgoing_account} "
                 f"available={_text(value)} amount={packet.outgoing_amount} minimum={limit}"
+            )
+
+    async def reserve_and_begin(
+        self, packet: InFlight, maximum: int | None, minimum: int | None
+    ) -> None:
+        account, amount = packet.incoming_account, packet.incoming_amount
+        out_account, out_amount = packet.outgoing_account, packet.outgoing_amount
+        check_amount(amount, limited=False)
+        check_amount(out_amount, limited=False)
+        most = INT64_MAX if maximum is None else max(min(maximum, INT64_MAX), INT64_MIN)
+        least = INT64_MIN if minimum is None else min(max(minimum, INT64_MIN), INT64_MAX)
+        score, flat = _packet_fields(packet)
+        ok, value = await self._run(
+            self._reserve_begin,
+            keys=[
+                self._bal(account),
+                self._bal(out_account),
+                self._pkt(packet.packet_id),
+                self._pending,
+                self._accounts,
+                self._scratch,
+            ],
+            args=[
+                account,
+                str(amount),
+                str(most),
+                out_account,
+                str(-out_amount),
+                str(least),
+                packet.packet_id,
+                str(score),
+                *flat,
+            ],
+        )
+        if int(ok) == 0:
+            raise InsufficientLiquidityError(
+                f"exceeded maximum balance. account={account} balance={_text(value)} "
+                f"amount={amount} maximum={most}"
+            )
+        if int(ok) == -1:
+            raise ValueError(f"packet already recorded: {packet.packet_id}")
+        if int(ok) != 1:
+            raise InsufficientLiquidityError(
+                f"exceeded minimum balance. account={out_account} "
+                f"available={_text(value)} amount={out_amount} minimum={least}"
             )
 
     async def finish_packet(self, packet_id: str, outcome: PacketState) -> bool:

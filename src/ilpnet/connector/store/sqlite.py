@@ -151,6 +151,21 @@ Book = tuple[int, int, int]
 """balance, pending_in, pending_out"""
 
 
+def _packet_row(packet: InFlight) -> tuple[Any, ...]:
+    """`packet`'s row as pending (INSERT_PACKET's parameters)."""
+    return (
+        packet.packet_id,
+        packet.incoming_account,
+        packet.incoming_amount,
+        packet.outgoing_account,
+        packet.outgoing_amount,
+        packet.condition,
+        _time(packet.incoming_expires_at),
+        _time(packet.outgoing_expires_at),
+        _PENDING,
+    )
+
+
 def _read_book(db: sqlite3.Connection, account: str) -> Book:
     row = db.execute(
         "SELECT balance, pending_in, pending_out FROM balances WHERE account = ?", (account,)
@@ -225,6 +240,19 @@ def _undone(
         db.execute("ROLLBACK TO op")
         db.execute("RELEASE op")
     raise error
+
+
+def _reserved(books: _Books, account: str, amount: int, limit: int) -> Book:
+    """The book of `account` with `amount` reserved incoming (checked, not yet kept); T04
+    when that would take the balance above the maximum `limit`."""
+    book = books.get(account)
+    balance, pending_in, _ = book
+    if balance + amount > limit or pending_in + amount > INT64_MAX:
+        raise InsufficientLiquidityError(
+            f"exceeded maximum balance. account={account} balance={balance} "
+            f"amount={amount} maximum={limit}"
+        )
+    return books.plan(account, amount, amount, 0, book)
 
 
 def finished_books(
@@ -395,14 +423,7 @@ class SqliteStore:
         expiry = _micros(expires_at)
 
         def op(books: _Books) -> int:
-            book = books.get(account)
-            balance, pending_in, _ = book
-            if balance + amount > limit or pending_in + amount > INT64_MAX:
-                raise InsufficientLiquidityError(
-                    f"exceeded maximum balance. account={account} balance={balance} "
-                    f"amount={amount} maximum={limit}"
-                )
-            new = books.plan(account, amount, amount, 0, book)
+            new = _reserved(books, account, amount, limit)
             try:  # (an amount beyond int64 that passed the checks: OverflowError binding it)
                 books.db.execute(INSERT_HOLD, (packet_id, account, amount, expiry))
             except sqlite3.IntegrityError as exc:
@@ -412,7 +433,7 @@ class SqliteStore:
             if len(held) >= BEGUN_HINTS:
                 held.clear()
             held[packet_id] = (account, amount)
-            return balance + amount
+            return new[0]
 
         return await self._write(op)
 
@@ -460,51 +481,79 @@ class SqliteStore:
         check_amount(packet.incoming_amount)
         check_amount(packet.outgoing_amount, limited=False)
         limit = INT64_MIN if minimum is None else max(minimum, INT64_MIN)
+        row = _packet_row(packet)
 
         def op(books: _Books) -> None:
-            account = packet.outgoing_account
-            amount = packet.outgoing_amount
-            book = books.get(account)
-            balance, _, pending_out = book
-            available = balance - pending_out
-            if available - amount < limit or pending_out + amount > INT64_MAX:
-                raise InsufficientLiquidityError(
-                    f"exceeded minimum balance. account={account} "
-                    f"available={available} amount={amount} minimum={limit}"
-                )
-            row = (
-                packet.packet_id,
-                packet.incoming_account,
-                packet.incoming_amount,
-                account,
-                amount,
-                packet.condition,
-                _time(packet.incoming_expires_at),
-                _time(packet.outgoing_expires_at),
-                _PENDING,
-            )
-            try:
-                try:
-                    new = books.plan(account, 0, 0, amount, book)
-                except ValueError as exc:
-                    _undone(books.db, INSERT_PACKET, row, exc)
-                books.db.execute(INSERT_PACKET, row)
-            except sqlite3.IntegrityError as exc:
-                raise ValueError(f"packet already recorded: {packet.packet_id}") from exc
-            if packet.incoming_amount:
-                self._take_hold(books.db, packet)  # undoes the INSERT should it refuse
-            books.put(account, new)
-            begun = self._begun
-            if len(begun) >= BEGUN_HINTS:
-                begun.clear()
-            begun[packet.packet_id] = (
-                packet.incoming_account,
-                packet.incoming_amount,
-                account,
-                amount,
-            )
+            self._record(books, packet, limit, row, take_hold=True)
 
         return await self._write(op)
+
+    async def reserve_and_begin(
+        self, packet: InFlight, maximum: int | None, minimum: int | None
+    ) -> None:
+        account, amount = packet.incoming_account, packet.incoming_amount
+        check_amount(amount, limited=False)
+        check_amount(packet.outgoing_amount, limited=False)
+        most = INT64_MAX if maximum is None else min(maximum, INT64_MAX)
+        least = INT64_MIN if minimum is None else max(minimum, INT64_MIN)
+        row = _packet_row(packet)
+
+        def op(books: _Books) -> None:
+            if not amount:
+                self._record(books, packet, least, row, take_hold=False)
+                return
+            before = books.get(account)
+            books.put(account, _reserved(books, account, amount, most))
+            try:
+                check_amount(amount)  # as begin_packet checks it
+                self._record(books, packet, least, row, take_hold=False)
+            except BaseException:
+                books.put(account, before)
+                raise
+
+        return await self._write(op)
+
+    def _record(
+        self,
+        books: _Books,
+        packet: InFlight,
+        limit: int,
+        row: tuple[Any, ...],
+        *,
+        take_hold: bool,
+    ) -> None:
+        """(in a transaction) Record `packet` with its outgoing reservation, unless that
+        would break the minimum `limit` (T04); with `take_hold`, taking its hold over."""
+        account = packet.outgoing_account
+        amount = packet.outgoing_amount
+        book = books.get(account)
+        balance, _, pending_out = book
+        available = balance - pending_out
+        if available - amount < limit or pending_out + amount > INT64_MAX:
+            raise InsufficientLiquidityError(
+                f"exceeded minimum balance. account={account} "
+                f"available={available} amount={amount} minimum={limit}"
+            )
+        try:
+            try:
+                new = books.plan(account, 0, 0, amount, book)
+            except ValueError as exc:
+                _undone(books.db, INSERT_PACKET, row, exc)
+            books.db.execute(INSERT_PACKET, row)
+        except sqlite3.IntegrityError as exc:
+            raise ValueError(f"packet already recorded: {packet.packet_id}") from exc
+        if take_hold and packet.incoming_amount:
+            self._take_hold(books.db, packet)  # undoes the INSERT should it refuse
+        books.put(account, new)
+        begun = self._begun
+        if len(begun) >= BEGUN_HINTS:
+            begun.clear()
+        begun[packet.packet_id] = (
+            packet.incoming_account,
+            packet.incoming_amount,
+            account,
+            amount,
+        )
 
     def _take_hold(self, db: sqlite3.Connection, packet: InFlight) -> None:
         """Delete the hold `packet` takes over, just after its row was inserted; if there is

@@ -1,0 +1,49 @@
+-- reserve_incoming.lua and begin_packet.lua in one step, with no hold between them.
+-- KEYS[1] incoming balance hash, KEYS[2] outgoing balance hash, KEYS[3] packet hash,
+-- KEYS[4] pending zset, KEYS[5] account set, KEYS[6] scratch
+-- ARGV[1] incoming account, ARGV[2] incoming amount, ARGV[3] maximum, ARGV[4] outgoing
+-- account, ARGV[5] -outgoing amount, ARGV[6] minimum, ARGV[7] packet id, ARGV[8] zset
+-- score (outgoing expiry, ms), ARGV[9..] packet fields as name, value pairs
+-- Returns {1, available} when recorded; nothing changed: {0, incoming balance} when the
+-- maximum would be exceeded, {-1, ''} when the id is taken, {2, available} when the
+-- minimum would be broken (or a figure would leave the int64 range).
+local balance = field(KEYS[1], 'balance')
+local new_balance = balance
+local new_pending_in = nil
+if ARGV[2] ~= '0' then
+  new_balance = add(KEYS[6], balance, ARGV[2])
+  new_pending_in = add(KEYS[6], field(KEYS[1], 'pending_in'), ARGV[2])
+  if new_balance == nil or new_pending_in == nil or cmp(new_balance, ARGV[3]) > 0 then
+    return {0, balance}
+  end
+end
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  return {-1, ''}
+end
+local out_balance = field(KEYS[2], 'balance')
+if KEYS[2] == KEYS[1] then
+  out_balance = new_balance
+end
+local pending_out = field(KEYS[2], 'pending_out')
+local available = add(KEYS[6], out_balance, neg(pending_out))
+if available == nil then
+  return {2, '?'}
+end
+local after = add(KEYS[6], available, ARGV[5])
+local new_pending_out = add(KEYS[6], pending_out, neg(ARGV[5]))
+if after == nil or new_pending_out == nil or cmp(after, ARGV[6]) < 0 then
+  return {2, available}
+end
+if new_pending_in ~= nil then
+  redis.call('HSET', KEYS[1], 'balance', new_balance, 'pending_in', new_pending_in)
+  redis.call('SADD', KEYS[5], ARGV[1])
+end
+redis.call('HSET', KEYS[2], 'pending_out', new_pending_out)
+redis.call('SADD', KEYS[5], ARGV[4])
+local fields = {}
+for i = 9, #ARGV do
+  fields[#fields + 1] = ARGV[i]
+end
+redis.call('HSET', KEYS[3], 'state', 'pending', unpack(fields))
+redis.call('ZADD', KEYS[4], ARGV[8], ARGV[7])
+return {1, after}
