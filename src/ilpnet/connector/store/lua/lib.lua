@@ -1,6 +1,7 @@
 -- Shared by every script (prepended when loaded). Amounts travel as canonical signed
--- decimal strings and all arithmetic happens server-side in 64-bit integers (INCRBY on a
--- scratch key), never in Lua's doubles, so balances stay exact over the whole int64 range.
+-- decimal strings; sums of figures too large for a double to hold exactly happen
+-- server-side in 64-bit integers (INCRBY on a scratch key), so balances stay exact over the
+-- whole int64 range.
 
 local function cmp(a, b)
   local na = string.sub(a, 1, 1) == '-'
@@ -30,8 +31,13 @@ local function neg(a)
   return '-' .. a
 end
 
--- a + b exactly, or nil when it leaves the int64 range.
+-- a + b exactly, or nil when it leaves the int64 range. Figures of at most 15 characters
+-- (below 10^15 in size) add exactly in Lua's doubles, which hold every integer up to 2^53;
+-- larger ones go through the server's 64-bit INCRBY.
 local function add(scratch, a, b)
+  if #a <= 15 and #b <= 15 then
+    return string.format('%.0f', tonumber(a) + tonumber(b))
+  end
   redis.call('SET', scratch, a)
   local r = redis.pcall('INCRBY', scratch, b)
   if type(r) == 'table' and r.err then
