@@ -245,5 +245,9 @@ async def test_crash_while_fulfills_flow_accounts_for_every_lost_answer(tmp_path
     await crash_while_fulfills_flow(tmp_path, f"sqlite:///{tmp_path}/b.db")
 
 
+async def test_crash_while_fulfills_flow_with_redis(tmp_path: Path, redis_aof: RedisServer) -> None:
+    await crash_while_fulfills_flow(tmp_path, f"{redis_aof.url}?prefix=crash-b")
+
+
 async def test_sigterm_of_the_middle_connector_rolls_back_before_exit(tmp_path: Path) -> None:
     await crash_and_restart_middle(tmp_path, f"sqlite:///{tmp_path}/b.db", graceful=True)
