@@ -394,6 +394,7 @@ async def test_concurrent_retries_of_one_settlement_apply_once(store: Store) -> 
 
 async def test_reserve_and_begin_is_both_steps_at_once(store: Store) -> None:
     await store.reserve_and_begin(packet("p1"), 1000, None)
+    assert [b.account for b in await store.all_balances()] == ["alice", "bob"]
     assert await store.get_balance("alice") == Balance("alice", 100, 100, 0)
     assert await store.get_balance("bob") == Balance("bob", 0, 0, 90)
     assert await store.held_incoming() == []  # nothing between the two steps

@@ -2,37 +2,49 @@
 -- ARGV[1] packet id, ARGV[2] outcome, ARGV[3] balance key prefix
 -- Returns 1 when this call ended the packet, 0 when it was unknown or already ended, -1
 -- (nothing changed) when a balance would leave the int64 range.
-if redis.call('HGET', KEYS[1], 'state') ~= 'pending' then
+local p = redis.call('HMGET', KEYS[1], 'state', 'incoming_account', 'outgoing_account',
+  'incoming_amount', 'outgoing_amount')
+if p[1] ~= 'pending' then
   return 0
 end
-local incoming = ARGV[3] .. redis.call('HGET', KEYS[1], 'incoming_account')
-local outgoing = ARGV[3] .. redis.call('HGET', KEYS[1], 'outgoing_account')
-local x = redis.call('HGET', KEYS[1], 'incoming_amount')
-local y = redis.call('HGET', KEYS[1], 'outgoing_amount')
+local incoming = ARGV[3] .. p[2]
+local outgoing = ARGV[3] .. p[3]
+local x = neg(p[4])
+local y = neg(p[5])
 -- Work out every new figure first, write only if all fit (the accounts may be the same).
-local changes = {}
-local function change(key, name, delta)
-  local id = key .. '\n' .. name
-  local old = changes[id] or field(key, name)
-  local new = add(KEYS[4], old, delta)
-  if new == nil then
-    return false
-  end
-  changes[id] = new
-  return true
+local fulfilled = ARGV[2] == 'fulfilled'
+local b = book(incoming)
+local balance, pending_in, pending_out = b[1], add(KEYS[4], b[2], x), b[3]
+if not fulfilled then
+  balance = add(KEYS[4], balance, x)
 end
-local ok = change(incoming, 'pending_in', neg(x)) and change(outgoing, 'pending_out', neg(y))
-if ARGV[2] == 'fulfilled' then
-  ok = ok and change(outgoing, 'balance', neg(y))
-else
-  ok = ok and change(incoming, 'balance', neg(x))
-end
-if not ok then
+if balance == nil or pending_in == nil then
   return -1
 end
-for id, value in pairs(changes) do
-  local at = string.find(id, '\n', 1, true)
-  redis.call('HSET', string.sub(id, 1, at - 1), string.sub(id, at + 1), value)
+local out_balance = nil
+local out_pending_out = nil
+if outgoing == incoming then
+  pending_out = add(KEYS[4], pending_out, y)
+  if fulfilled then
+    balance = add(KEYS[4], balance, y)
+  end
+else
+  local o = book(outgoing)
+  out_balance, out_pending_out = o[1], add(KEYS[4], o[3], y)
+  if fulfilled then
+    out_balance = add(KEYS[4], out_balance, y)
+  end
+  if out_balance == nil or out_pending_out == nil then
+    return -1
+  end
+end
+if balance == nil or pending_out == nil then
+  return -1
+end
+redis.call('HSET', incoming, 'balance', balance, 'pending_in', pending_in, 'pending_out',
+  pending_out)
+if out_balance ~= nil then
+  redis.call('HSET', outgoing, 'balance', out_balance, 'pending_out', out_pending_out)
 end
 redis.call('HSET', KEYS[1], 'state', ARGV[2])
 redis.call('ZREM', KEYS[2], ARGV[1])

@@ -67,3 +67,11 @@ local function read_hold(value)
   local amount, _, account = string.match(value, '^(%S+) (%S+) (.*)$')
   return account, amount
 end
+
+-- An account's book as {balance, pending_in, pending_out} ('0' for a missing figure),
+-- and whether the store has it already (then the account set has the account: every
+-- write of a book adds it there).
+local function book(key)
+  local b = redis.call('HMGET', key, 'balance', 'pending_in', 'pending_out')
+  return {b[1] or '0', b[2] or '0', b[3] or '0'}, (b[1] or b[2] or b[3]) ~= false
+end

@@ -7,12 +7,13 @@
 -- Returns {1, available} when recorded; nothing changed: {0, incoming balance} when the
 -- maximum would be exceeded, {-1, ''} when the id is taken, {2, available} when the
 -- minimum would be broken (or a figure would leave the int64 range).
-local balance = field(KEYS[1], 'balance')
+local b, known = book(KEYS[1])
+local balance = b[1]
 local new_balance = balance
 local new_pending_in = nil
 if ARGV[2] ~= '0' then
   new_balance = add(KEYS[6], balance, ARGV[2])
-  new_pending_in = add(KEYS[6], field(KEYS[1], 'pending_in'), ARGV[2])
+  new_pending_in = add(KEYS[6], b[2], ARGV[2])
   if new_balance == nil or new_pending_in == nil or cmp(new_balance, ARGV[3]) > 0 then
     return {0, balance}
   end
@@ -20,11 +21,12 @@ end
 if redis.call('EXISTS', KEYS[3]) == 1 then
   return {-1, ''}
 end
-local out_balance = field(KEYS[2], 'balance')
-if KEYS[2] == KEYS[1] then
-  out_balance = new_balance
+local out_balance, pending_out, out_known = new_balance, b[3], known
+if KEYS[2] ~= KEYS[1] then
+  local o
+  o, out_known = book(KEYS[2])
+  out_balance, pending_out = o[1], o[3]
 end
-local pending_out = field(KEYS[2], 'pending_out')
 local available = add(KEYS[6], out_balance, neg(pending_out))
 if available == nil then
   return {2, '?'}
@@ -36,10 +38,14 @@ if after == nil or new_pending_out == nil or cmp(after, ARGV[6]) < 0 then
 end
 if new_pending_in ~= nil then
   redis.call('HSET', KEYS[1], 'balance', new_balance, 'pending_in', new_pending_in)
-  redis.call('SADD', KEYS[5], ARGV[1])
+  if not known then
+    redis.call('SADD', KEYS[5], ARGV[1])
+  end
 end
 redis.call('HSET', KEYS[2], 'pending_out', new_pending_out)
-redis.call('SADD', KEYS[5], ARGV[4])
+if not out_known then
+  redis.call('SADD', KEYS[5], ARGV[4])
+end
 local fields = {}
 for i = 9, #ARGV do
   fields[#fields + 1] = ARGV[i]
