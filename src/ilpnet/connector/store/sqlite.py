@@ -71,7 +71,8 @@ CREATE TABLE IF NOT EXISTS packets (
     outgoing_expires_at TEXT NOT NULL,
     state TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS packets_by_state ON packets (state, outgoing_expires_at);
+DROP INDEX IF EXISTS packets_by_state;
+CREATE INDEX IF NOT EXISTS pending_packets ON packets (outgoing_expires_at) WHERE state = 'pending';
 CREATE TABLE IF NOT EXISTS holds (
     packet_id TEXT PRIMARY KEY,
     account TEXT NOT NULL,
@@ -618,8 +619,7 @@ class SqliteStore:
 
     async def pending_packets(self) -> list[InFlight]:
         rows = self._db.execute(
-            SELECT_PACKETS + "WHERE state = ? ORDER BY outgoing_expires_at, packet_id",
-            (PacketState.PENDING.value,),
+            SELECT_PACKETS + "WHERE state = 'pending' ORDER BY outgoing_expires_at, packet_id",
         ).fetchall()
         return [_packet(r) for r in rows]
 
