@@ -29,8 +29,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from ilpnet.clock import ManualClock, SystemClock
+from ilpnet.connector import direct_path
 from ilpnet.connector.accounts import AccountSettings, Relation, TokenBucketSettings
 from ilpnet.connector.connector import Connector
+from ilpnet.connector.metrics import ConnectorMetrics
 from ilpnet.connector.pipeline import ExpiryWindow, Forward
 from ilpnet.connector.rates import BalanceHoldings, Rates
 from ilpnet.connector.routing_table import Route
@@ -38,6 +40,7 @@ from ilpnet.connector.store.memory import MemoryStore
 from ilpnet.connector.store.protocols import PacketState
 from ilpnet.crypto.condition import condition_of
 from ilpnet.links.btp import BtpAccount, BtpClientLink, BtpServer
+from ilpnet.wire.errors import ErrorCode
 from ilpnet.wire.oer import encode_var_octets
 from ilpnet.wire.packet import Fulfill, Prepare, Reject, decode_packet
 
@@ -203,6 +206,7 @@ async def connector(
     sender: dict[str, Any] | None = None,
     receiver: dict[str, Any] | None = None,
     reflect: bool = True,
+    metrics: ConnectorMetrics | None = None,
 ) -> AsyncIterator[Net]:
     """A connector (`direct_path=direct`) with "sender" and "receiver" children connected
     over BTP, "bob" (a peer whose client never answers) and "dave" (a peer with no
@@ -235,7 +239,7 @@ async def connector(
         routes=[Route("test.bob", "bob"), Route("test.dave", "dave")],
         rates=Rates(holdings, fixed={("USD", "EUR"): Fraction(9, 10)}, spread=Fraction(1, 1000)),
         expiry=ExpiryWindow(min_message_window=WINDOW),
-        observer=observed,
+        observer=observed if metrics is None else metrics,
         reflect=reflect,
         sweep_interval=0,
         direct_path=direct,
@@ -400,6 +404,34 @@ async def test_direct_path_answers_every_case_as_the_fast_path(asset: str, scale
     expired = [(a.triggered_by, a.message) for a in answers[4:6] if isinstance(a, Reject)]
     assert expired == [(ADDRESS, "packet expired."), (ADDRESS, "packet expired.")]
     assert ended.count(PacketState.EXPIRED) == 2  # the late receiver and bob
+
+
+async def test_direct_path_counts_metrics_as_the_fast_path() -> None:
+    """With `ConnectorMetrics` as the observer the direct path hands it plain values
+    (`count_packet`, no `Forward`): every case gives the same counts, amounts and latency
+    counts as the fast path's `observe`."""
+
+    async def exposed(direct: bool) -> list[str]:
+        metrics = ConnectorMetrics()
+        receiver = {**CASE_LIMITS["receiver"], "asset_code": "EUR", "asset_scale": 2}
+        async with connector(
+            direct=direct, sender=CASE_LIMITS["sender"], receiver=receiver, metrics=metrics
+        ) as net:
+            for packet, _ in CASES:
+                await net.send(packet)
+        text = metrics.exposition().decode()
+        timed = ("_created", "_sum", "_bucket")  # wall-clock figures
+        return sorted(
+            line
+            for line in text.splitlines()
+            if not line.startswith("#") and not any(t in line.split("{")[0] for t in timed)
+        )
+
+    direct, fast = await asyncio.gather(exposed(True), exposed(False))
+    assert direct == fast
+    assert 'ilpnet_packets_total{code="",incoming="sender",outgoing="receiver",' in "".join(direct)
+    assert any(line.startswith("ilpnet_fulfilled_amount_total") for line in direct)
+    assert 'ilpnet_packet_seconds_count{outgoing="-"} 8.0' in direct  # not forwarded
 
 
 async def test_direct_path_answers_rate_limits_as_the_fast_path() -> None:
@@ -596,6 +628,60 @@ async def test_five_hundred_at_once_each_answered_once() -> None:
         ended = list(net.store._ended.values())
         assert ended.count(PacketState.FULFILLED) == count // 5
         assert ended.count(PacketState.REJECTED) == count - count // 5
+
+
+async def test_expiries_out_of_arrival_order_end_on_time() -> None:
+    """The direct path keeps the outgoing expiries of its flights in one queue in arrival
+    order: a Prepare whose expiry comes before one still waiting (bob never answers), and
+    one that comes after a later one was answered, each end at their own expiry."""
+    async with connector(direct=True) as net:
+
+        def prepare(seconds: float, destination: str) -> Prepare:
+            expiry = SystemClock().now() + timedelta(seconds=seconds)
+            return Prepare(7, expiry, CONDITION, destination)
+
+        expired = Reject(ErrorCode.R00_TRANSFER_TIMED_OUT.value, ADDRESS, "packet expired.")
+        assert await net.sender.send(prepare(20, "test.c.receiver.x")) == Fulfill(FULFILLMENT)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        # after an answered flight with a later expiry
+        assert await asyncio.wait_for(net.sender.send(prepare(SHORT, "test.bob.y")), 5) == expired
+        assert loop.time() - started < 3
+        # before a flight still waiting (it ends when the test closes the connector)
+        waiting = asyncio.ensure_future(net.sender.send(prepare(20, "test.bob.y")))
+        short = net.sender.send(prepare(SHORT + 0.3, "test.bob.y"))
+        started = loop.time()
+        assert await asyncio.wait_for(short, 5) == expired
+        assert SHORT + 0.3 - WINDOW.total_seconds() - 0.1 < loop.time() - started < 3
+        assert not waiting.done()
+        waiting.cancel()
+        ended = list(net.store._ended.values())
+        assert ended == [PacketState.FULFILLED, PacketState.EXPIRED, PacketState.EXPIRED]
+
+
+async def test_expiries_past_the_queue_limit_get_alarms_of_their_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Once `QUEUED_MAX` flights are queued for their expiry, the oldest unanswered ones get
+    alarms of their own: each still ends once, at its expiry (bob never answers)."""
+    monkeypatch.setattr(direct_path, "QUEUED_MAX", 4)
+    async with connector(direct=True) as net:
+
+        def prepare(seconds: float, destination: str) -> Prepare:
+            expiry = SystemClock().now() + timedelta(seconds=seconds)
+            return Prepare(7, expiry, CONDITION, destination)
+
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        to = ["test.c.receiver.x", "test.bob.y"]
+        sends = [net.sender.send(prepare(SHORT + 0.01 * i, to[i % 2])) for i in range(12)]
+        answers = await asyncio.wait_for(asyncio.gather(*sends), 5)
+        assert loop.time() - started < 3
+        expired = Reject(ErrorCode.R00_TRANSFER_TIMED_OUT.value, ADDRESS, "packet expired.")
+        assert answers == [expired if i % 2 else Fulfill(FULFILLMENT) for i in range(12)]
+        ended = list(net.store._ended.values())
+        assert sorted(ended) == sorted([PacketState.FULFILLED, PacketState.EXPIRED] * 6)
+        assert await net.store.pending_packets() == []
 
 
 BURST = [

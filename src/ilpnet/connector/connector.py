@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Coroutine, Iterable, Mapping
 from datetime import datetime
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import structlog
 
@@ -80,6 +80,26 @@ class PacketObserver(Protocol):
     def observe(self, fwd: Forward, answer: Fulfill | Reject, seconds: float) -> None: ...
 
 
+@runtime_checkable
+class PacketCounter(PacketObserver, Protocol):
+    """An observer that also takes the figures of `observe` as plain values (metrics): the
+    direct path then builds no `Forward` for it."""
+
+    def count_packet(
+        self,
+        incoming: str,
+        out_account: str,
+        amount: int,
+        out_amount: int,
+        code: str,
+        seconds: float,
+    ) -> None:
+        """`observe` of a packet from `incoming` forwarded to `out_account` ("" if it was
+        not), with its amount, its recorded outgoing amount (`PacketFacts.out_amount`), the
+        code of our Reject ("" for a Fulfill) and the seconds spent."""
+        ...
+
+
 def build_pipeline(c: Connector) -> Handler:
     """The steps in spec 03 §2 order; the last hands the Prepare to the outgoing link."""
     steps = [
@@ -117,7 +137,14 @@ def build_fast_path(c: Connector, *, direct: bool) -> FastPath:
     )
     store = c.store
     if direct and answers_at_once(store):
-        return DirectPath(fast, store, packet_ids=c.new_packet_id, observe=c.observe)
+        counter = c.observer if isinstance(c.observer, PacketCounter) else None
+        return DirectPath(
+            fast,
+            store,
+            packet_ids=c.new_packet_id,
+            observe=c.observe,
+            count=None if counter is None else counter.count_packet,
+        )
     return fast
 
 

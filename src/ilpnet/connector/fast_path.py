@@ -34,7 +34,7 @@ from ilpnet.connector.steps.rate_limit import Buckets, take_packet
 from ilpnet.connector.steps.record_packet import AfterFulfill
 from ilpnet.connector.steps.reject_expired import check_not_expired
 from ilpnet.connector.steps.route import Router
-from ilpnet.connector.steps.shorten_expiry import outgoing_expiry
+from ilpnet.connector.steps.shorten_expiry import outgoing_expiry, usable_expiry
 from ilpnet.connector.steps.verify_fulfillment import check_fulfillment
 from ilpnet.connector.store.protocols import InFlight, PacketState, Store
 from ilpnet.links.base import Link
@@ -107,8 +107,10 @@ class FastPath:
             out_amount = priced_amount(self._rates, account, out_account, prepare.amount)
             if out_amount is None:
                 return None
-            out_expires_at = outgoing_expiry(prepare.expires_at, now, self._expiry)
         except IlpError:
+            return None
+        out_expires_at = usable_expiry(prepare.expires_at, now, self._expiry)
+        if out_expires_at is None:
             return None
         record = InFlight(
             fwd.packet_id,

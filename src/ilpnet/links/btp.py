@@ -109,6 +109,10 @@ of the event loop (measured: ~25 % more packets per second through a connector u
 for ~5 % more CPU per packet)."""
 
 
+_BINARY = WSMsgType.BINARY
+_MESSAGE = BtpType.MESSAGE
+"""Enum members read per message, as globals (an enum attribute costs ~60 ns on 3.11)."""
+
 READ_TURN = 32
 """Messages one connection handles before it lets the event loop run other work."""
 
@@ -424,7 +428,7 @@ class BtpLink:
             unbroken = 0
             while conn.alive:
                 msg = await ws.receive()
-                if msg.type is WSMsgType.BINARY:
+                if msg.type is _BINARY:
                     try:
                         hot = session.read_hot(msg.data) if self._direct_handler else None
                         if hot is None or not self._hot(conn, hot):
@@ -520,7 +524,7 @@ class BtpLink:
         """Handle a frame `read_hot` returned without session events; False: not handled
         (only for a Message, which the session has not consumed)."""
         kind, rid, ilp = hot
-        if kind == BtpType.MESSAGE:
+        if kind == _MESSAGE:
             try:
                 prepare = Prepare.decode(ilp)
             except IlpError:
@@ -590,7 +594,13 @@ class _DirectReply:
         self.request_id = request_id
 
     def __call__(self, reply: Fulfill | Reject) -> None:
-        self.link._reply_now(self.conn, self.request_id, reply)
+        conn = self.conn
+        if not conn.alive:
+            self.link._reply_now(conn, self.request_id, reply)  # logs the lost answer
+            return
+        conn.session.respond_ilp(self.request_id, reply)  # `_reply_now`, inlined
+        if not conn.flush_soon():
+            self.link._spawn(conn.flush())
 
 
 class _DirectSend:

@@ -22,6 +22,9 @@ _RANDOM = random.Random()
 """Masking keys (RFC 6455 §10.3 asks only that the peer cannot predict them in advance;
 aiohttp also uses a `random.Random`)."""
 
+_SMALL_HEADERS = tuple(bytes((_BINARY_FIN, n)) for n in range(126))
+"""The unmasked header of a binary message of each length under 126 bytes."""
+
 HIGH_WATER = 64 * 1024
 """Above this many unsent bytes in the transport, callers fall back to aiohttp's writer,
 which waits for the peer to read (flow control)."""
@@ -71,20 +74,30 @@ class BatchWriter:
             raise ConnectionError("Cannot write to closing transport")
         parts: list[bytes] = []
         mask = self._mask
-        for payload in payloads:
+        if not mask:  # a server's frames: most payloads are short
+            small = _SMALL_HEADERS
+            for payload in payloads:
+                n = len(payload)
+                if n < 126:
+                    parts.append(small[n])
+                elif n < 65536:
+                    parts.append(_LEN16.pack(_BINARY_FIN, 126, n))
+                else:
+                    parts.append(_LEN64.pack(_BINARY_FIN, 127, n))
+                parts.append(payload)
+            self._transport.write(b"".join(parts))
+            return
+        for payload in payloads:  # a client's frames: masked
             n = len(payload)
             if n < 126:
-                parts.append(bytes((_BINARY_FIN, n | (_MASK_BIT if mask else 0))))
+                parts.append(bytes((_BINARY_FIN, n | _MASK_BIT)))
             elif n < 65536:
-                parts.append(_LEN16.pack(_BINARY_FIN, 126 | (_MASK_BIT if mask else 0), n))
+                parts.append(_LEN16.pack(_BINARY_FIN, 126 | _MASK_BIT, n))
             else:
-                parts.append(_LEN64.pack(_BINARY_FIN, 127 | (_MASK_BIT if mask else 0), n))
-            if mask:
-                key = _RANDOM.getrandbits(32).to_bytes(4, "big")
-                parts.append(key)
-                parts.append(masked(key, payload))
-            else:
-                parts.append(payload)
+                parts.append(_LEN64.pack(_BINARY_FIN, 127 | _MASK_BIT, n))
+            key = _RANDOM.getrandbits(32).to_bytes(4, "big")
+            parts.append(key)
+            parts.append(masked(key, payload))
         self._transport.write(b"".join(parts))
 
 

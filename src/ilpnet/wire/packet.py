@@ -461,8 +461,15 @@ class Prepare:
                 or expires_at.microsecond % 1000
             ):
                 expires_at = _check_expiry(expires_at)
+        raw = self._raw
+        if raw is not None:  # the same bytes but amount and expiry (their sizes are fixed)
+            if ts is None:
+                assert expires_at is not None
+                ts = _format_timestamp(expires_at)
+            s = 2 if raw[1] < 0x80 else 2 + (raw[1] & 0x7F)
+            raw = b"".join((raw[:s], amount.to_bytes(8, "big"), ts, raw[s + 25 :]))
         return Prepare._make(
-            amount, ts, expires_at, self._condition, self._destination, self._data, None
+            amount, ts, expires_at, self._condition, self._destination, self._data, raw
         )
 
     __replace__ = with_changes  # copy.replace() on Python 3.13+

@@ -10,11 +10,19 @@ from ilpnet.connector.pipeline import ExpiryWindow, Forward, Handler, Step
 from ilpnet.wire.packet import Fulfill, Reject
 
 
+def usable_expiry(expires_at: datetime, now: datetime, window: ExpiryWindow) -> datetime | None:
+    """`outgoing_expiry`, or None where it would refuse (R02)."""
+    out = min(expires_at - window.min_message_window, now + window.max_hold_time)
+    if out - now < window.min_message_window:
+        return None
+    return out
+
+
 def outgoing_expiry(expires_at: datetime, now: datetime, window: ExpiryWindow) -> datetime:
     """The outgoing expiry of a Prepare expiring at `expires_at`; R02 when too little time
     is left."""
-    out = min(expires_at - window.min_message_window, now + window.max_hold_time)
-    if out - now < window.min_message_window:
+    out = usable_expiry(expires_at, now, window)
+    if out is None:
         raise InsufficientTimeoutError(
             f"insufficient time to forward. expires_at={expires_at.isoformat()} "
             f"now={now.isoformat()}"
