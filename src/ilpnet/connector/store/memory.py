@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections import deque
 from dataclasses import replace
 from datetime import datetime
 
@@ -24,6 +25,11 @@ from ilpnet.connector.store.protocols import (
     check_book,
 )
 
+KEEP_ENDED = 1024
+"""Ended packets kept for inspection (`get_packet`), the latest ones: each packet that ends
+forgets the oldest beyond these. Keeping every ended packet until the sweeper's prune (a
+sweep interval, some 10^5 records at the peak) cost ~1 µs per packet, freeing them cold,
+and most of the latency tail at half the peak (p99 added ~3 ms, 1-2.6 ms without)."""
 PRUNE_CHUNK = 50
 """Ended packets forgotten per loop turn by `prune_finished` (measured at half the peak
 rate: p99 added latency ~5 ms with 500, ~3 ms with 50; 10 is worse again: the prune then
@@ -50,6 +56,8 @@ class MemoryStore:
         """Records as begun (state PENDING); `_ended` holds the state of ended ones."""
         self._ended: dict[str, PacketState] = {}
         self._pending: set[str] = set()
+        self._ended_order: deque[str] = deque()
+        """Ids of ended packets, oldest first (some perhaps pruned already)."""
         self._settlement_keys: set[str] = set()
         self._settlement_decisions: dict[str, int] = {}
 
@@ -227,7 +235,14 @@ class MemoryStore:
             check_book(*in_figures)
             check_book(*out_figures)
         self._pending.discard(packet_id)
-        self._ended[packet_id] = outcome
+        ended = self._ended
+        ended[packet_id] = outcome
+        order = self._ended_order
+        order.append(packet_id)
+        if len(order) > KEEP_ENDED:
+            oldest = order.popleft()
+            if ended.pop(oldest, None) is not None:  # (None: pruned already)
+                del self._packets[oldest]
         incoming.balance, incoming.pending_in, incoming.pending_out = in_figures
         outgoing.balance, outgoing.pending_in, outgoing.pending_out = out_figures
         return True

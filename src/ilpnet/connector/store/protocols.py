@@ -180,7 +180,9 @@ class PacketStore(Protocol):
         ...
 
     async def get_packet(self, packet_id: str) -> InFlight | None:
-        """The packet's record (any state), or None when unknown or pruned."""
+        """The packet's record (any state), or None when unknown or forgotten (ended
+        records are kept for inspection until `prune_finished`; the memory store keeps
+        only the latest ones)."""
         ...
 
     async def pending_packets(self) -> list[InFlight]:
@@ -188,7 +190,8 @@ class PacketStore(Protocol):
         ...
 
     async def prune_finished(self) -> int:
-        """Forget every ended packet (they are kept only for inspection); returns how many."""
+        """Forget every ended packet still kept (they are kept only for inspection);
+        returns how many."""
         ...
 
 
