@@ -452,3 +452,24 @@ async def test_the_memory_store_keeps_the_latest_ended_packets() -> None:
     await store.begin_packet(packet("again", 0, 1), None)  # forgetting what a prune forgot
     assert await store.finish_packet("again", PacketState.EXPIRED) is True
     assert await store.get_balance("bob") == Balance("bob", -(KEEP_ENDED + 10) // 2, 0, 0)
+
+
+async def test_reserve_and_begin_at_the_exact_limits_of_known_accounts(store: Store) -> None:
+    """Accounts with books already (the memory store's quick path): each limit is kept up
+    to the unit, and one unit past it refuses with nothing changed."""
+    await store.settled_incoming("alice", 0)
+    await store.settled_outgoing("bob", 0)
+    await store.reserve_and_begin(packet("p1", 60, 50), 60, -50)  # both limits exactly
+    assert await store.get_balance("alice") == Balance("alice", 60, 60, 0)
+    assert await store.get_balance("bob") == Balance("bob", 0, 0, 50)
+    with pytest.raises(InsufficientLiquidityError, match="maximum"):
+        await store.reserve_and_begin(packet("p2", 1, 0), 60, None)
+    with pytest.raises(InsufficientLiquidityError, match="minimum"):
+        await store.reserve_and_begin(packet("p3", 1, 1), None, -50)
+    await store.reserve_and_begin(packet("p4", 1, 1), 61, -51)
+    assert await store.get_balance("alice") == Balance("alice", 61, 61, 0)
+    assert await store.get_balance("bob") == Balance("bob", 0, 0, 51)
+    assert await store.finish_packet("p1", PacketState.FULFILLED) is True
+    assert await store.finish_packet("p4", PacketState.REJECTED) is True
+    assert await store.get_balance("alice") == Balance("alice", 60, 0, 0)
+    assert await store.get_balance("bob") == Balance("bob", -50, 0, 0)

@@ -30,6 +30,8 @@ KEEP_ENDED = 1024
 forgets the oldest beyond these. Keeping every ended packet until the sweeper's prune (a
 sweep interval, some 10^5 records at the peak) cost ~1 µs per packet, freeing them cold,
 and most of the latency tail at half the peak (p99 added ~3 ms, 1-2.6 ms without)."""
+_PENDING = PacketState.PENDING
+_FULFILLED = PacketState.FULFILLED
 PRUNE_CHUNK = 50
 """Ended packets forgotten per loop turn by `prune_finished` (measured at half the peak
 rate: p99 added latency ~5 ms with 500, ~3 ms with 50; 10 is worse again: the prune then
@@ -185,6 +187,46 @@ class MemoryStore:
     def reserve_and_begin_now(
         self, packet: InFlight, maximum: int | None, minimum: int | None
     ) -> None:
+        # The usual packet (two known accounts, amounts and books well within range, both
+        # limits kept) in a few comparisons; anything else, refusals included, below.
+        amount = packet.incoming_amount
+        out_amount = packet.outgoing_amount
+        packet_id = packet.packet_id
+        books = self._books
+        book = books.get(packet.incoming_account)
+        out_book = books.get(packet.outgoing_account)
+        if (
+            book is not None
+            and out_book is not None
+            and book is not out_book
+            and 0 < amount <= INT64_MAX
+            and out_amount >= 0
+            and packet.state is _PENDING
+            and packet_id not in self._packets
+        ):
+            balance = book.balance + amount
+            pending_in = book.pending_in + amount
+            pending_out = out_book.pending_out + out_amount
+            after = out_book.balance - pending_out
+            if (
+                (maximum is None or balance <= maximum)
+                and balance <= INT64_MAX
+                and pending_in <= INT64_MAX
+                and (minimum is None or after >= minimum)
+                and after >= INT64_MIN
+                and pending_out <= INT64_MAX
+            ):
+                book.balance = balance
+                book.pending_in = pending_in
+                out_book.pending_out = pending_out
+                self._packets[packet_id] = packet
+                self._pending.add(packet_id)
+                return
+        self._reserve_and_begin(packet, maximum, minimum)
+
+    def _reserve_and_begin(
+        self, packet: InFlight, maximum: int | None, minimum: int | None
+    ) -> None:
         amount = packet.incoming_amount
         if not amount:
             self._record(packet, minimum, take_hold=False)
@@ -212,28 +254,38 @@ class MemoryStore:
             return False
         packet = self._packets[packet_id]
         x, y = packet.incoming_amount, packet.outgoing_amount
-        fulfilled = outcome is PacketState.FULFILLED
+        fulfilled = outcome is _FULFILLED
         incoming = self._book(packet.incoming_account)
         outgoing = self._book(packet.outgoing_account)
-        # Work out every new figure before changing any.
-        if incoming is outgoing:
-            balance = incoming.balance - (y if fulfilled else x)
-            pending_in, pending_out = incoming.pending_in - x, incoming.pending_out - y
-            check_book(balance, pending_in, pending_out)
-            in_figures = out_figures = (balance, pending_in, pending_out)
-        else:
-            in_figures = (
-                incoming.balance if fulfilled else incoming.balance - x,
-                incoming.pending_in - x,
-                incoming.pending_out,
-            )
-            out_figures = (
-                outgoing.balance - y if fulfilled else outgoing.balance,
-                outgoing.pending_in,
-                outgoing.pending_out - y,
-            )
-            check_book(*in_figures)
-            check_book(*out_figures)
+        # Work out every new figure before changing any. (Amounts are never negative: the
+        # figures only fall, and only the lower bound of the int64 range needs checking.)
+        if incoming is not outgoing:  # the usual packet
+            pending_in = incoming.pending_in - x
+            pending_out = outgoing.pending_out - y
+            if fulfilled:
+                in_balance, out_balance = incoming.balance, outgoing.balance - y
+            else:
+                in_balance, out_balance = incoming.balance - x, outgoing.balance
+            if min(pending_in, pending_out, in_balance, out_balance) < INT64_MIN:
+                raise ValueError("balance would overflow")
+            self._ended_now(packet_id, outcome)
+            incoming.balance, incoming.pending_in = in_balance, pending_in
+            outgoing.balance, outgoing.pending_out = out_balance, pending_out
+            return True
+        # in and out on one account
+        balance = incoming.balance - (y if fulfilled else x)
+        pending_in, pending_out = incoming.pending_in - x, incoming.pending_out - y
+        check_book(balance, pending_in, pending_out)
+        self._ended_now(packet_id, outcome)
+        incoming.balance, incoming.pending_in, incoming.pending_out = (
+            balance,
+            pending_in,
+            pending_out,
+        )
+        return True
+
+    def _ended_now(self, packet_id: str, outcome: PacketState) -> None:
+        """`packet_id` is no longer pending: keep its outcome, forget the oldest ended."""
         self._pending.discard(packet_id)
         ended = self._ended
         ended[packet_id] = outcome
@@ -243,9 +295,6 @@ class MemoryStore:
             oldest = order.popleft()
             if ended.pop(oldest, None) is not None:  # (None: pruned already)
                 del self._packets[oldest]
-        incoming.balance, incoming.pending_in, incoming.pending_out = in_figures
-        outgoing.balance, outgoing.pending_in, outgoing.pending_out = out_figures
-        return True
 
     async def get_packet(self, packet_id: str) -> InFlight | None:
         packet = self._packets.get(packet_id)

@@ -83,9 +83,14 @@ class Hold:
     """The Prepare's expiry: after it, the packet can no longer be recorded."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class InFlight:
-    """A Prepare we forwarded and have not answered yet: how its answer finds its way back."""
+    """A Prepare we forwarded and have not answered yet: how its answer finds its way back.
+
+    Not frozen, for speed alone (one is made per packet; a frozen dataclass's constructor
+    took 0.87 µs against 0.17): nothing changes one once made, and the stores copy it
+    (`dataclasses.replace`) to give one in another state.
+    """
 
     packet_id: str
     incoming_account: str
