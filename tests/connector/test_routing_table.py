@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ilpnet.connector import routing_table
 from ilpnet.connector.routing_table import LOCAL, STATIC, Route, RoutingTable
 from ilpnet.wire.errors import InvalidValueError
 
@@ -60,3 +61,28 @@ def test_priority_beats_path_length_among_learnt() -> None:
     table.add_learnt("test.far", "parent", "parent", path=("x",), priority=0)
     table.add_learnt("test.far", "child", "child", path=("x", "y", "z"), priority=2)
     assert table.lookup("test.far").next_hop == "child"  # type: ignore[union-attr]
+
+
+def test_lookups_follow_every_change_of_the_table() -> None:
+    """Answers are kept per destination until the best routes change; every change shows
+    at the next lookup of a destination asked before."""
+    table = RoutingTable([Route("test.b", "b", STATIC)])
+    dest = "test.b.carol.x"
+    assert table.lookup(dest) == Route("test.b", "b", STATIC)
+    assert table.lookup("test.nowhere") is None
+    table.add_learnt("test.b.carol", "c", "c")  # more specific
+    assert table.lookup(dest) == Route("test.b.carol", "c", "c")
+    table.add_static("", "d")  # a catch-all
+    assert table.lookup("test.nowhere") == Route("", "d", STATIC)
+    table.withdraw("test.b.carol", "c")
+    assert table.lookup(dest) == Route("test.b", "b", STATIC)
+    table.withdraw_source(STATIC)
+    assert table.lookup(dest) is None
+    assert table.lookup("test.nowhere") is None
+
+
+def test_kept_lookups_are_bounded() -> None:
+    table = RoutingTable([Route("test", "a", STATIC)])
+    for i in range(routing_table.LOOKUPS_KEPT + 10):
+        assert table.lookup(f"test.x{i}") == Route("test", "a", STATIC)
+    assert len(table._found) <= routing_table.LOOKUPS_KEPT

@@ -45,12 +45,19 @@ class Route:
         return (0 if configured else 1, -self.priority, len(self.path), self.source)
 
 
+LOOKUPS_KEPT = 4096
+_UNKNOWN = object()
+
+
 class RoutingTable:
     """Candidates per prefix and the best one per prefix, for O(segments) lookups."""
 
     def __init__(self, routes: Iterable[Route] = ()) -> None:
         self._candidates: dict[str, dict[str, Route]] = {}
         self._best: dict[str, Route] = {}
+        self._found: dict[str, Route | None] = {}
+        """What `lookup` answered per destination since the best routes last changed
+        (packets of one payment share their destination); at most `LOOKUPS_KEPT`."""
         for route in routes:
             self.add(route)
 
@@ -94,6 +101,7 @@ class RoutingTable:
         return changed
 
     def _choose(self, prefix: str) -> bool:
+        self._found.clear()
         before = self._best.get(prefix)
         found = self._candidates.get(prefix)
         if not found:
@@ -105,12 +113,21 @@ class RoutingTable:
 
     def lookup(self, destination: str) -> Route | None:
         """The best route of the longest prefix matching `destination`, or None."""
+        found = self._found
+        route = found.get(destination, _UNKNOWN)
+        if route is not _UNKNOWN:
+            return route  # type: ignore[return-value]  # (a Route or None)
         best = self._best
         for prefix in address_prefixes(destination):
             route = best.get(prefix)
             if route is not None:
-                return route
-        return best.get("")
+                break
+        else:
+            route = best.get("")
+        if len(found) >= LOOKUPS_KEPT:
+            found.clear()
+        found[destination] = route
+        return route
 
     def routes(self) -> list[Route]:
         """The best route of every prefix, sorted by prefix."""
