@@ -7,7 +7,10 @@ the other eleven run in a fixed order with nothing between them; `FastPath.forwa
 the same logic (the steps' own functions: `take_packet`, `check_packet_amount`,
 `Router.next_hop`, `outgoing_expiry`, ...) in that order in one coroutine, with the
 outgoing account, amount and expiry in local variables. It shares the rate limiters'
-token buckets with the chain, so every packet counts once whichever way it went.
+token buckets with the chain, so every packet counts once whichever way it went. When
+the route, a fixed price and the outgoing expiry can be found before anything changes (the
+usual packet), the reservation of `reserve_balance` and the record of `record_packet` are
+one store call (`reserve_and_begin`): nothing between those steps could refuse it then.
 
 Outcome for outcome it is the chain: the same answers, reject codes and messages, balance
 changes and store records, and the same facts for the observer
