@@ -27,7 +27,7 @@ from datetime import datetime
 import structlog
 
 from ilpnet.connector.accounts import AccountSettings
-from ilpnet.connector.errors import InsufficientLiquidityError, TransferTimedOutError
+from ilpnet.connector.errors import TransferTimedOutError
 from ilpnet.connector.fast_path import FastPath
 from ilpnet.connector.pipeline import Forward, PacketFacts
 from ilpnet.connector.steps.amount_rate_limit import take_amount
@@ -169,38 +169,17 @@ class DirectPath(FastPath):
                 flight.recorded = True
                 flight.out_amount = out_amount
                 flight.record = record
-            elif amount:  # reserve_balance
+            elif amount:  # reserve_balance (shorten_expiry will then refuse: R02)
                 store.reserve_incoming_now(
                     flight.packet_id, account.id, amount, account.maximum, expires_at
                 )
             try:
-                # route and convert_amount: found above, before any change
+                # route and convert_amount: found above, before any change. A Prepare of
+                # amount zero (so out_amount zero) moves no money: record_packet skips it.
                 if at_once is not None:
                     out_expires_at = at_once
                 else:
                     out_expires_at = outgoing_expiry(expires_at, now, self._expiry)
-                if at_once is None and (amount or out_amount):  # record_packet
-                    record = InFlight(
-                        flight.packet_id,
-                        account.id,
-                        amount,
-                        out_id,
-                        out_amount,
-                        prepare.execution_condition,
-                        expires_at,
-                        out_expires_at,
-                    )
-                    try:
-                        store.begin_packet_now(record, out_account.minimum)
-                    except InsufficientLiquidityError:
-                        raise
-                    except BaseException:
-                        if store.finish_packet_now(record.packet_id, _REJECTED):
-                            flight.recorded = True
-                        raise
-                    flight.recorded = True
-                    flight.out_amount = out_amount
-                    flight.record = record
                 flight.out_id = out_id
                 flight.out_account = out_account
                 try:  # send_to_link
