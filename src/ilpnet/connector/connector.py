@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
-from collections.abc import Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from datetime import datetime
 from functools import partial
 from typing import Any, Protocol, runtime_checkable
@@ -49,6 +49,8 @@ from ilpnet.wire.errors import ErrorCode
 from ilpnet.wire.packet import Fulfill, Prepare, Reject
 
 log = structlog.get_logger(__name__)
+
+_EXPIRED = PacketState.EXPIRED
 
 INT64_MIN = -(2**63)
 
@@ -346,55 +348,52 @@ class Connector:
         if not task.cancelled() and task.exception() is not None:
             log.error("connector.task_failed", error=repr(task.exception()))
 
-    async def recover(self) -> int:
-        """End what a previous run left in flight, each packet a message window after its
-        outgoing expiry (at once if that has passed), unless the worker that forwarded it
-        ends it first; and release each hold its packet never took over (the run died
-        between reserving and recording), a message window after its Prepare expired.
-        Returns how many packets and holds there were."""
-        pending = await self.store.pending_packets()
-        holds = await self.store.held_incoming()
-        now = self.clock.now()
+    async def _leftovers(self) -> list[tuple[datetime, Callable[[], Awaitable[bool]]]]:
+        """What may be left in flight, earliest first: each pending packet (ended as
+        expired) and each hold its packet never took over (released), with the time after
+        which nobody but a crashed worker can still be holding it (a message window after
+        the packet's outgoing expiry, or after the hold's Prepare expired)."""
+        store = self.store
         grace = self.expiry.min_message_window
-        for packet in pending:
-            when = packet.outgoing_expires_at + grace
-            if when <= now:
-                await self.store.finish_packet(packet.packet_id, PacketState.EXPIRED)
-            else:
-                self._spawn(self._expire_at(packet.packet_id, when))
-        for hold in holds:
-            when = hold.expires_at + grace
-            if when <= now:
-                await self.store.release_incoming(hold.packet_id)
-            else:
-                self._spawn(self._release_at(hold.packet_id, when))
-        if pending or holds:
-            log.info("connector.recovered", pending=len(pending), holds=len(holds))
-        return len(pending) + len(holds)
+        found: list[tuple[datetime, Callable[[], Awaitable[bool]]]] = [
+            (p.outgoing_expires_at + grace, partial(store.finish_packet, p.packet_id, _EXPIRED))
+            for p in await store.pending_packets()
+        ]
+        found.extend(
+            (h.expires_at + grace, partial(store.release_incoming, h.packet_id))
+            for h in await store.held_incoming()
+        )
+        found.sort(key=lambda left: left[0])
+        return found
 
-    async def _expire_at(self, packet_id: str, when: datetime) -> None:
-        await sleep_until(self.clock, when)
-        await self.store.finish_packet(packet_id, PacketState.EXPIRED)
+    async def recover(self) -> int:
+        """End what a previous run left in flight (`_leftovers`): each packet or hold at once
+        if its time has passed, else then, unless the worker that took it ends it first.
+        Returns how many there were."""
+        leftovers = await self._leftovers()
+        now = self.clock.now()
+        for when, end in leftovers:
+            if when <= now:
+                await end()
+            else:
+                self._spawn(self._end_at(when, end))
+        if leftovers:
+            log.info("connector.recovered", leftovers=len(leftovers))
+        return len(leftovers)
 
-    async def _release_at(self, packet_id: str, when: datetime) -> None:
+    async def _end_at(self, when: datetime, end: Callable[[], Awaitable[bool]]) -> None:
         await sleep_until(self.clock, when)
-        await self.store.release_incoming(packet_id)
+        await end()
 
     async def sweep(self) -> int:
-        """End packets still pending a message window after their outgoing expiry, and
-        release holds still held a message window after their Prepare expired (left by a
-        crashed worker, or by a call interrupted mid-way); returns how many it ended."""
-        deadline = self.clock.now() - self.expiry.min_message_window
+        """End what is still in flight past its time (`_leftovers`: left by a crashed
+        worker, or by a call interrupted mid-way); returns how many it ended."""
+        now = self.clock.now()
         ended = 0
-        for packet in await self.store.pending_packets():
-            if packet.outgoing_expires_at > deadline:
-                break  # oldest expiry first
-            if await self.store.finish_packet(packet.packet_id, PacketState.EXPIRED):
-                ended += 1
-        for hold in await self.store.held_incoming():
-            if hold.expires_at > deadline:
-                break  # earliest expiry first
-            if await self.store.release_incoming(hold.packet_id):
+        for when, end in await self._leftovers():
+            if when > now:
+                break  # earliest first
+            if await end():
                 ended += 1
         if ended:
             log.warning("connector.swept", ended=ended)

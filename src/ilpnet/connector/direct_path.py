@@ -31,6 +31,7 @@ from ilpnet.connector.errors import TransferTimedOutError
 from ilpnet.connector.fast_path import FastPath
 from ilpnet.connector.pipeline import Forward, PacketFacts
 from ilpnet.connector.steps.amount_rate_limit import take_amount
+from ilpnet.connector.steps.convert_amount import priced_amount
 from ilpnet.connector.steps.max_packet_amount import check_packet_amount
 from ilpnet.connector.steps.peer_protocols import PEER_PREFIX
 from ilpnet.connector.steps.rate_limit import take_packet
@@ -41,7 +42,6 @@ from ilpnet.connector.store.protocols import InFlight, PacketState, SyncStore
 from ilpnet.links.base import AnswerCallback, DirectLink, PendingSend
 from ilpnet.links.deadline import Alarm, alarm_in
 from ilpnet.wire.errors import ErrorCode, IlpError
-from ilpnet.wire.oer import UINT64_MAX
 from ilpnet.wire.packet import Fulfill, Prepare, Reject, reject_from_error
 
 log = structlog.get_logger(__name__)
@@ -67,7 +67,7 @@ QUEUED_MAX = 4096
 class DirectPath(FastPath):
     """`FastPath` that also runs by callbacks, for Prepares `start` accepts."""
 
-    __slots__ = ("_count", "_expiries", "_ids", "_now", "_observe", "_prices")
+    __slots__ = ("_count", "_expiries", "_ids", "_now", "_observe")
 
     def __init__(
         self,
@@ -86,28 +86,7 @@ class DirectPath(FastPath):
         self._observe = observe
         self._count = count
         """Takes the place of `observe` when given (no `Forward` to build per packet)."""
-        self._prices: dict[
-            tuple[str, str], tuple[AccountSettings, AccountSettings, tuple[int, int] | None]
-        ] = {}
-        """Per (incoming, outgoing) account: the fixed rate's numerator and denominator, or
-        None when the pool prices the pair (`Rates.priced_rate` for those very settings)."""
         self._expiries = _Expiries()
-
-    def _rate(
-        self, account: AccountSettings, out_account: AccountSettings
-    ) -> tuple[int, int] | None:
-        key = (account.id, out_account.id)
-        entry = self._prices.get(key)
-        if entry is None or entry[0] is not account or entry[1] is not out_account:
-            rate = self._rates.priced_rate(
-                account.asset_code,
-                account.asset_scale,
-                out_account.asset_code,
-                out_account.asset_scale,
-            )
-            ratio = None if rate is None else (rate.numerator, rate.denominator)
-            entry = self._prices[key] = (account, out_account, ratio)
-        return entry[2]
 
     def start(self, account: AccountSettings, prepare: Prepare, reply: AnswerCallback) -> bool:
         """Take `prepare` (arrived from `account`) and answer it through `reply`, exactly
@@ -116,19 +95,13 @@ class DirectPath(FastPath):
         if destination == self._address or destination.startswith(PEER_PREFIX):
             return False
         amount = prepare.amount
-        try:  # without side effects: what the route step will find
+        try:  # without side effects: what the route and convert steps will find
             out_account = self._router.next_hop(account.id, destination)
-        except IlpError:
+            out_amount = priced_amount(self._rates, account, out_account, amount)
+        except IlpError:  # (R01, F03 as well: the fast path says which)
             return False
-        if amount:  # what convert_amount will find (`priced_amount`; 0 stays 0)
-            ratio = self._rate(account, out_account)
-            if ratio is None:  # priced by the pool: awaited
-                return False
-            out_amount = amount * ratio[0] // ratio[1]
-            if not 0 < out_amount <= UINT64_MAX:  # R01 or F03: the fast path says which
-                return False
-        else:
-            out_amount = 0
+        if out_amount is None:  # priced by the pool: awaited
+            return False
         out_id = out_account.id
         link = self._links.get(out_id)
         ready_now = getattr(link, "ready_now", None)

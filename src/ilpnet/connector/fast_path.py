@@ -98,34 +98,22 @@ class FastPath:
         chain (those two answer only ``peer.*`` and the connector's own address)."""
         return destination != self._address and not destination.startswith(PEER_PREFIX)
 
-    def _at_once(self, fwd: Forward, now: datetime) -> tuple[InFlight, AccountSettings] | None:
-        """The in-flight record of `fwd` (a nonzero amount) and its outgoing account, when
-        the route, a fixed price and the outgoing expiry are all found without refusing
-        (no side effects); None when any of them refuses or the pool prices the pair (then
-        the steps run one by one, and refuse in their order)."""
+    def _at_once(self, fwd: Forward, now: datetime) -> tuple[AccountSettings, int, datetime] | None:
+        """The outgoing account, amount and expiry of `fwd` when the route, a fixed price
+        and the outgoing expiry are all found without refusing (no side effects); None when
+        any of them refuses or the pool prices the pair (then the steps run one by one, and
+        refuse in their order)."""
         account = fwd.account
         prepare = fwd.prepare
         try:
             out_account = self._router.next_hop(account.id, prepare.destination)
             out_amount = priced_amount(self._rates, account, out_account, prepare.amount)
-            if out_amount is None:
-                return None
         except IlpError:
             return None
         out_expires_at = usable_expiry(prepare.expires_at, now, self._expiry)
-        if out_expires_at is None:
+        if out_amount is None or out_expires_at is None:
             return None
-        record = InFlight(
-            fwd.packet_id,
-            account.id,
-            prepare.amount,
-            out_account.id,
-            out_amount,
-            prepare.execution_condition,
-            prepare.expires_at,
-            out_expires_at,
-        )
-        return record, out_account
+        return out_account, out_amount, out_expires_at
 
     async def forward(self, fwd: Forward) -> Fulfill | Reject:
         """What the chain answers `fwd`. Each block below is the step named beside it; the
@@ -147,33 +135,17 @@ class FastPath:
             expires_at = prepare.expires_at
             now = clock.now()
             check_not_expired(expires_at, now)  # reject_expired
-            record: InFlight | None = None
+            # With the route, price and outgoing expiry known before anything changes,
+            # reserve_balance is made by record_packet's store call (`reserve_and_begin`).
             at_once = self._at_once(fwd, now) if amount else None
-            if at_once is not None:
-                # reserve_balance ... record_packet in one store call: the route, price and
-                # outgoing expiry are known without side effects, as the steps would find them
-                record, out_account = at_once
-                try:
-                    await store.reserve_and_begin(record, account.maximum, out_account.minimum)
-                except InsufficientLiquidityError:
-                    raise
-                except BaseException:
-                    if await store.finish_packet(record.packet_id, _REJECTED):
-                        facts.recorded = True  # interrupted after it did both
-                    raise
-                facts.recorded = True
-                facts.out_amount = record.outgoing_amount
-            elif amount:  # reserve_balance
+            if amount and at_once is None:  # reserve_balance
                 await store.reserve_incoming(
                     fwd.packet_id, account.id, amount, account.maximum, expires_at
                 )
             try:
                 # (peer_protocols and echo pass these Prepares on untouched: `takes`)
-                if record is not None:
-                    assert at_once is not None
-                    out_account = at_once[1]
-                    out_amount = record.outgoing_amount
-                    out_expires_at = record.outgoing_expires_at
+                if at_once is not None:
+                    out_account, out_amount, out_expires_at = at_once
                 else:
                     out_account = self._router.next_hop(account.id, prepare.destination)  # route
                     priced = priced_amount(self._rates, account, out_account, amount)
@@ -182,7 +154,8 @@ class FastPath:
                     out_amount = priced
                     out_expires_at = outgoing_expiry(expires_at, clock.now(), self._expiry)
                 out_id = out_account.id
-                if record is None and (amount or out_amount):  # record_packet
+                record: InFlight | None = None
+                if amount or out_amount:  # record_packet
                     record = InFlight(
                         fwd.packet_id,
                         account.id,
@@ -194,10 +167,15 @@ class FastPath:
                         out_expires_at,
                     )
                     try:
-                        await store.begin_packet(record, out_account.minimum)
+                        if at_once is not None:
+                            await store.reserve_and_begin(
+                                record, account.maximum, out_account.minimum
+                            )
+                        else:
+                            await store.begin_packet(record, out_account.minimum)
                     except InsufficientLiquidityError:
                         raise
-                    except BaseException:
+                    except BaseException:  # interrupted: the record may exist
                         if await store.finish_packet(record.packet_id, _REJECTED):
                             facts.recorded = True
                         raise
@@ -232,7 +210,7 @@ class FastPath:
                     elif self._after_fulfill is not None:
                         self._after_fulfill(out_account)
             except BaseException:
-                if amount and not facts.recorded:
+                if amount and not facts.recorded and at_once is None:
                     await store.release_incoming(fwd.packet_id)
                 raise
             if amount and not facts.recorded:

@@ -105,7 +105,7 @@ p99 added latency ~19 ms with 500, ~8 ms with 100, for ~3 % fewer packets/s at t
 CHECKPOINT_EVERY = 500
 """Committed transactions between two WAL checkpoints (a few MB of log at most)."""
 BEGUN_HINTS = 1 << 16
-"""At most this many `SqliteStore._begun` (and `_held`) hints (all dropped when full)."""
+"""At most this many `SqliteStore._begun` hints (all dropped when full)."""
 _PENDING = PacketState.PENDING.value
 SELECT_PACKETS = """
 SELECT packet_id, incoming_account, incoming_amount, outgoing_account, outgoing_amount,
@@ -293,9 +293,6 @@ class SqliteStore:
         # packets this store began: a hint that spares `finish_packet` its read, checked by
         # its UPDATE (which matches only the row as hinted), so a wrong one costs the read
         self._begun: dict[str, tuple[str, int, str, int]] = {}
-        # packet_id -> account and amount of the holds this store made: a hint that spares
-        # `begin_packet` its read, checked by its DELETE in the same way
-        self._held: dict[str, tuple[str, int]] = {}
         with self._transaction():
             for statement in SCHEMA.split(";"):
                 if statement.strip():
@@ -430,10 +427,6 @@ class SqliteStore:
             except sqlite3.IntegrityError as exc:
                 raise ValueError(f"packet already has a hold: {packet_id}") from exc
             books.put(account, new)
-            held = self._held
-            if len(held) >= BEGUN_HINTS:
-                held.clear()
-            held[packet_id] = (account, amount)
             return new[0]
 
         return await self._write(op)
@@ -446,7 +439,6 @@ class SqliteStore:
 
     async def _end_hold(self, packet_id: str, *, fulfilled: bool) -> bool:
         def op(books: _Books) -> bool:
-            self._held.pop(packet_id, None)
             row = books.db.execute(
                 "SELECT account, amount FROM holds WHERE packet_id = ?", (packet_id,)
             ).fetchone()
@@ -558,20 +550,16 @@ class SqliteStore:
 
     def _take_hold(self, db: sqlite3.Connection, packet: InFlight) -> None:
         """Delete the hold `packet` takes over, just after its row was inserted; if there is
-        none for its incoming account and amount, delete that row again and raise."""
+        none for its incoming account and amount, delete that row again and raise (R00 when
+        the packet has no hold at all)."""
         packet_id = packet.packet_id
-        hold = (packet_id, packet.incoming_account, packet.incoming_amount)
-        hinted = self._held.pop(packet_id, None) == hold[1:]
-        if hinted and db.execute(DELETE_HELD, hold).rowcount:
+        if db.execute(
+            DELETE_HELD, (packet_id, packet.incoming_account, packet.incoming_amount)
+        ).rowcount:
             return
-        found = db.execute(
-            "SELECT account, amount FROM holds WHERE packet_id = ?", (packet_id,)
-        ).fetchone()
-        if found is not None and (str(found[0]), int(found[1])) == hold[1:]:
-            db.execute(DELETE_HELD, hold)
-            return
+        held = db.execute("SELECT 1 FROM holds WHERE packet_id = ?", (packet_id,)).fetchone()
         db.execute("DELETE FROM packets WHERE packet_id = ?", (packet_id,))
-        if found is None:
+        if held is None:
             raise TransferTimedOutError("packet expired.")
         raise ValueError(f"the hold of packet {packet_id} is for another amount")
 

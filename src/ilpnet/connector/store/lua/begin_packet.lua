@@ -10,15 +10,10 @@
 if redis.call('EXISTS', KEYS[2]) == 1 then
   return {-1, ''}
 end
-local pending_out = field(KEYS[1], 'pending_out')
-local available = add(KEYS[5], field(KEYS[1], 'balance'), neg(pending_out))
-if available == nil then
-  return {0, '?'}
-end
-local after = add(KEYS[5], available, ARGV[2])
-local new_pending = add(KEYS[5], pending_out, neg(ARGV[2]))
-if after == nil or new_pending == nil or cmp(after, ARGV[3]) < 0 then
-  return {0, available}
+local after, figure = outgoing(KEYS[5], field(KEYS[1], 'balance'),
+  field(KEYS[1], 'pending_out'), ARGV[2], ARGV[3])
+if after == nil then
+  return {0, figure}  -- the available amount
 end
 if ARGV[7] ~= '0' then
   local account, amount = read_hold(redis.call('HGET', KEYS[6], ARGV[4]))
@@ -30,12 +25,7 @@ if ARGV[7] ~= '0' then
   end
   redis.call('HDEL', KEYS[6], ARGV[4])
 end
-redis.call('HSET', KEYS[1], 'pending_out', new_pending)
+redis.call('HSET', KEYS[1], 'pending_out', figure)  -- the new pending_out
 redis.call('SADD', KEYS[4], ARGV[1])
-local fields = {}
-for i = 8, #ARGV do
-  fields[#fields + 1] = ARGV[i]
-end
-redis.call('HSET', KEYS[2], 'state', 'pending', unpack(fields))
-redis.call('ZADD', KEYS[3], ARGV[5], ARGV[4])
+write_packet(KEYS[2], KEYS[3], ARGV[4], ARGV[5], 8)
 return {1, after}

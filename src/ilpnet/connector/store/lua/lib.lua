@@ -75,3 +75,30 @@ local function book(key)
   local b = redis.call('HMGET', key, 'balance', 'pending_in', 'pending_out')
   return {b[1] or '0', b[2] or '0', b[3] or '0'}, (b[1] or b[2] or b[3]) ~= false
 end
+
+-- A packet of `delta` (minus its outgoing amount) going out on a book of `balance` and
+-- `pending_out`: the available amount after it and the new pending_out; or nil and the
+-- available amount now when that would go below `minimum` (or leave the int64 range).
+local function outgoing(scratch, balance, pending_out, delta, minimum)
+  local available = add(scratch, balance, neg(pending_out))
+  if available == nil then
+    return nil, '?'
+  end
+  local after = add(scratch, available, delta)
+  local new_pending = add(scratch, pending_out, neg(delta))
+  if after == nil or new_pending == nil or cmp(after, minimum) < 0 then
+    return nil, available
+  end
+  return after, new_pending
+end
+
+-- Record a pending packet: its hash (the state, then the name, value pairs of
+-- ARGV[first..]) and its entry in the pending zset.
+local function write_packet(packet, pending, packet_id, score, first)
+  local fields = {}
+  for i = first, #ARGV do
+    fields[#fields + 1] = ARGV[i]
+  end
+  redis.call('HSET', packet, 'state', 'pending', unpack(fields))
+  redis.call('ZADD', pending, score, packet_id)
+end

@@ -27,14 +27,9 @@ if KEYS[2] ~= KEYS[1] then
   o, out_known = book(KEYS[2])
   out_balance, pending_out = o[1], o[3]
 end
-local available = add(KEYS[6], out_balance, neg(pending_out))
-if available == nil then
-  return {2, '?'}
-end
-local after = add(KEYS[6], available, ARGV[5])
-local new_pending_out = add(KEYS[6], pending_out, neg(ARGV[5]))
-if after == nil or new_pending_out == nil or cmp(after, ARGV[6]) < 0 then
-  return {2, available}
+local after, figure = outgoing(KEYS[6], out_balance, pending_out, ARGV[5], ARGV[6])
+if after == nil then
+  return {2, figure}  -- the available amount
 end
 if new_pending_in ~= nil then
   redis.call('HSET', KEYS[1], 'balance', new_balance, 'pending_in', new_pending_in)
@@ -42,14 +37,9 @@ if new_pending_in ~= nil then
     redis.call('SADD', KEYS[5], ARGV[1])
   end
 end
-redis.call('HSET', KEYS[2], 'pending_out', new_pending_out)
+redis.call('HSET', KEYS[2], 'pending_out', figure)  -- the new pending_out
 if not out_known then
   redis.call('SADD', KEYS[5], ARGV[4])
 end
-local fields = {}
-for i = 9, #ARGV do
-  fields[#fields + 1] = ARGV[i]
-end
-redis.call('HSET', KEYS[3], 'state', 'pending', unpack(fields))
-redis.call('ZADD', KEYS[4], ARGV[8], ARGV[7])
+write_packet(KEYS[3], KEYS[4], ARGV[7], ARGV[8], 9)
 return {1, after}
